@@ -1,0 +1,1 @@
+"""Composition of the stages: reading, decoding, transforming and delivering changes."""

@@ -1,0 +1,39 @@
+"""The simulated node's cdc_raw output: segments, sync sections and _cdc.idx as Cassandra 4.0+ writes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cassandra_cdc.commitlog.cdc_index import CdcIndex, read_cdc_index
+from cassandra_cdc.commitlog.entries import RawEntry
+from cassandra_cdc.commitlog.segment_reader import read_segment
+from cassandra_cdc.commitlog.segment_writer import SegmentFullError
+from cassandra_cdc.simulator.node import SimulatedNode
+
+
+@pytest.mark.parametrize("compression", [None, "LZ4Compressor"])
+def test_a_sync_larger_than_a_segment_spills_into_the_next(tmp_path: Path, compression: str | None) -> None:
+    node = SimulatedNode(tmp_path, segment_size=64 * 1024, compression=compression)
+    entries = [bytes([i % 251]) * 1000 for i in range(200)]  # ~200 KB: four segments' worth
+    positions = node.sync(entries)
+    node.close()
+    assert len(positions) == len(entries)
+    segments = sorted(tmp_path.glob("CommitLog-*.log"))
+    assert len(segments) >= 4
+    read = [e for path in segments for e in read_segment(path)]
+    assert all(isinstance(e, RawEntry) for e in read)
+    assert [e.data for e in read if isinstance(e, RawEntry)] == entries
+    assert [(e.segment_id, e.end) for e in read if isinstance(e, RawEntry)] == [
+        (p.segment_id, p.position) for p in positions
+    ]
+    for path in segments:
+        index = read_cdc_index(path.with_name(path.name.replace(".log", "_cdc.idx")))
+        assert isinstance(index, CdcIndex) and index.completed
+
+
+def test_an_entry_bigger_than_a_segment_is_refused(tmp_path: Path) -> None:
+    node = SimulatedNode(tmp_path, segment_size=16 * 1024)
+    with pytest.raises(SegmentFullError):
+        node.sync([b"x" * 20_000])
