@@ -106,7 +106,7 @@ def test_a_ten_times_slower_sink_lags_in_bounded_memory_while_the_other_stays_cu
         world.ch_proxy.set_bandwidth(4_000)
         world.ch_proxy.set_latency(0.05)
         baseline = rss_bytes()
-        writer = Writer(node, world.schema, seed=33, batches=60, per_sync=100, interval=0.1).start()
+        writer = Writer(node, world.schema, seed=33, batches=150, per_sync=100, interval=0.1).start()
         samples: list[tuple[float, float, float, int]] = []  # (t, ch backlog, pg backlog, rss)
         started = time.monotonic()
         while writer.thread is not None and writer.thread.is_alive():

@@ -8,6 +8,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -129,13 +130,21 @@ def _setup(tmp_path: Path, extra: str) -> tuple[PipelineConfig, Schema, Path]:
 
 
 def _write(
-    cdc_raw: Path, schema: Schema, mutations: int, *, close: bool = True, first_id: int = 1_700_000_000_000
+    cdc_raw: Path,
+    schema: Schema,
+    mutations: int,
+    *,
+    close: bool = True,
+    first_id: int = 1_700_000_000_000,
+    after_sync: Callable[[SimulatedNode], None] | None = None,
 ) -> SimulatedNode:
     node = SimulatedNode(cdc_raw, segment_size=64 * 1024, first_segment_id=first_id)
     encoder = MutationEncoder(schema)
     generator = WorkloadGenerator(list(schema.tables.values()), seed=9, now=int(time.time()))
     for _ in range(mutations // 50):
         node.sync([encoder.encode(m, 12) for m in generator.mutations(50)])
+        if after_sync is not None:
+            after_sync(node)
     if close:
         node.close()
     return node
@@ -249,10 +258,14 @@ def test_a_sink_too_far_behind_is_detached_even_while_stuck_in_a_write(tmp_path:
     good.name = "good"
     pipeline = Pipeline(config, schema=schema, sink_factory=lambda name, _: good if name == "good" else stuck)
     stop, thread = _run(pipeline)
-    try:
-        node = _write(cdc_raw, schema, 2000)
+
+    def good_catches_up(node: SimulatedNode) -> None:
+        # Paced so that the healthy sink is never near the lag limit itself, however slow the machine.
         last = node.positions[-1]
         wait_for(lambda: good.positions.get("n1") == SourcePosition("n1", last.segment_id, last.position), 20, "good")
+
+    try:
+        _write(cdc_raw, schema, 2000, after_sync=good_catches_up)
         wait_for(lambda: {s.sink: s.state for s in pipeline.status()}["bad"] == "detached", 10, "the detachment")
         assert "bytes behind on node n1" in ({s.sink: s for s in pipeline.status()}["bad"].reason or "")
         wait_for(lambda: not any(cdc_raw.glob("*.log")), 5, "retention without the detached sink")

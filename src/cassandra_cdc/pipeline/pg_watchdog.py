@@ -113,9 +113,13 @@ class QueryWatchdog:
                 continue
             if now - state.active_since >= self.timeout:
                 state.active_since = None
-                if _shutdown_socket(conn):
+                # Counted before the shutdown: the blocked client wakes the moment it happens and may
+                # look at the count before this thread runs again.
+                self.interrupted += 1
+                if not _shutdown_socket(conn):
+                    self.interrupted -= 1
+                else:
                     broken += 1
-                    self.interrupted += 1
                     log.warning(
                         "sink %s: no reply from PostgreSQL for %.0fs; connection dropped (it will be retried)",
                         self.name,
