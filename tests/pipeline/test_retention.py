@@ -11,6 +11,7 @@ from cassandra_cdc.pipeline.retention import RetentionCoordinator, backlog_bytes
 from cassandra_cdc.simulator.node import SimulatedNode
 from cassandra_cdc.simulator.schemas import benchmark_schema
 from cassandra_cdc.simulator.workload import WorkloadGenerator
+from cassandra_cdc.sinks.base import ChangeBatch
 from tests.pipeline.test_lane import RecordingSink
 
 
@@ -115,3 +116,62 @@ def test_backlog_is_durable_bytes_past_the_committed_position(tmp_path: Path) ->
     assert backlog_bytes(durable, None) == total
     assert backlog_bytes(durable, SourcePosition("n1", ids[0], 100)) == total - 100
     assert backlog_bytes(durable, SourcePosition("n1", live, durable[live])) == 0
+
+
+class _BufferingSink(RecordingSink):
+    """Accepts batches into a buffer and writes them only when flushed (as the ClickHouse sink does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer: list[ChangeBatch] = []
+        self.flush_when_due = False
+
+    def write_batch(self, batch: ChangeBatch) -> None:
+        self.buffer.append(batch)
+
+    def durable_positions(self) -> dict[str, SourcePosition]:
+        return dict(self.positions)
+
+    def flush_if_due(self) -> None:
+        if self.flush_when_due:
+            self.flush()
+
+    def flush(self) -> None:
+        for batch in self.buffer:
+            super().write_batch(batch)
+        self.buffer.clear()
+
+
+def test_a_buffering_sink_holds_segments_until_its_buffer_is_written(tmp_path: Path) -> None:
+    cdc_raw = tmp_path / "cdc_raw"
+    node = _live_node(cdc_raw, 1500)
+    node.close()  # every segment COMPLETED: only the sink's position keeps them
+    before = _segments(cdc_raw)
+    sink = _BufferingSink()
+    sink.name = "buffered"  # type: ignore[misc]
+    lane = SinkLane(sink, [SourceNode("n1", cdc_raw)], benchmark_schema(), batch_size=100_000, flush_interval=0.01)
+    lane.open()
+    coordinator = RetentionCoordinator([SourceNode("n1", cdc_raw)], [lane])
+    assert lane.step() > 0  # everything read and accepted into the buffer...
+    assert sink.buffer and lane.committed_positions() == {}  # ...but not committed
+    assert coordinator.run_once().removed == {"n1": []}
+    assert _segments(cdc_raw) == before
+    assert lane.step() == 0  # idle, the buffer not yet due
+    assert lane.committed_positions() == {}
+    sink.flush_when_due = True
+    assert lane.step() == 0  # idle: the lane asks the sink to write what is due
+    last = node.positions[-1]
+    assert lane.committed_positions() == {"n1": SourcePosition("n1", last.segment_id, last.position)}
+    assert set(coordinator.run_once().removed["n1"]) == {int(n.split("-")[2].split(".")[0]) for n in before}
+
+
+def test_a_stopping_lane_writes_a_buffering_sinks_buffer(tmp_path: Path) -> None:
+    cdc_raw = tmp_path / "cdc_raw"
+    node = _live_node(cdc_raw, 500)
+    sink = _BufferingSink()
+    lane = SinkLane(sink, [SourceNode("n1", cdc_raw)], benchmark_schema(), batch_size=100_000, flush_interval=0.01)
+    lane.open()
+    lane.step(final=True)
+    assert not sink.buffer and sink.changes
+    last = node.positions[-1]
+    assert lane.committed_positions() == {"n1": SourcePosition("n1", last.segment_id, last.position)}

@@ -356,3 +356,96 @@ def test_purge_drops_old_tombstones_and_what_they_shadow(client: ClickHouseClien
     assert view_rows(client, t) == before
     left = client.query(f"SELECT count() FROM `{t.keyspace}`.t__cells FINAL WHERE fact != 6")[0][0]
     assert left == 2  # row b's liveness and value
+
+
+# --- buffering and the background insert -----------------------------------------------------------------
+
+
+class _FailingInserts:
+    """The real client, whose next ``failures`` inserts fail (a ClickHouse that refuses for a while)."""
+
+    def __init__(self, inner: ClickHouseClient, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+        self.inserts = 0
+
+    def command(self, sql: str) -> None:
+        self.inner.command(sql)
+
+    def query(self, sql: str, *, binary: bool = False) -> list[tuple[Any, ...]]:
+        return self.inner.query(sql, binary=binary)
+
+    def insert(self, table: str, columns: list[tuple[str, str]], rows: list[tuple[Any, ...]]) -> None:
+        self.inserts += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("connection reset by peer")
+        self.inner.insert(table, columns, rows)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failed_background_insert_is_reported_retried_and_loses_nothing(client: ClickHouseClient) -> None:
+    schema = _fresh(BENCHMARK_CQL)
+    changes = workload_changes(schema, 900, seed=23, partitions_per_table=30, ttl_range=(60, 10**9))
+    flaky = _FailingInserts(client, failures=2)
+    # Every batch starts an insert: the first fails on the insert thread, after write_batch returned.
+    sink = ClickHouseSink(flaky, name=f"sink{next(_counter)}", flush_changes=1, flush_interval=0)
+    sink.start(list(schema.tables.values()))
+    batches = [ChangeBatch(changes[i : i + 300], {"n1": SourcePosition("n1", 1, i + 300)}) for i in (0, 300, 600)]
+    sink.write_batch(batches[0])
+    # The next call retries it at once; that fails too, so the error surfaces before the batch is taken
+    # (the lane retries the call with backoff).
+    deadline = 50
+    while sink._in_flight is not None and not sink._in_flight.done() and deadline:
+        sink._in_flight.exception(timeout=0.1)
+        deadline -= 1
+    with pytest.raises(SinkError) as failed:
+        sink.write_batch(batches[1])
+    assert failed.value.retryable and "connection reset" in str(failed.value)
+    assert sink.durable_positions() == {} and flaky.inserts == 2  # nothing landed yet
+    sink.write_batch(batches[1])  # the lane's retry: the failed insert goes first, then this batch
+    sink.write_batch(batches[2])
+    sink.flush()
+    assert sink.durable_positions() == {"n1": SourcePosition("n1", 1, 900)}
+    assert sink.committed_positions() == {"n1": SourcePosition("n1", 1, 900)}
+    assert_same(client, _oracle(schema, changes, ConflictRules.CASSANDRA_4), schema.tables.values())
+
+
+def test_durable_positions_lag_the_buffer_until_it_is_inserted(client: ClickHouseClient) -> None:
+    schema = _fresh(BENCHMARK_CQL)
+    changes = workload_changes(schema, 200, seed=24, partitions_per_table=10)
+    now = [100.0]
+    sink = ClickHouseSink(client, name=f"sink{next(_counter)}", flush_changes=10_000, flush_interval=5,
+                          clock=lambda: now[0])  # fmt: skip
+    sink.start(list(schema.tables.values()))
+    sink.write_batch(ChangeBatch(changes[:100], {"n1": SourcePosition("n1", 1, 100)}))
+    assert sink.durable_positions() == {} and sink.committed_positions() == {}
+    sink.flush_if_due()  # not yet due
+    assert sink.durable_positions() == {}
+    now[0] += 5
+    sink.flush_if_due()  # due: the buffer goes to ClickHouse (on the insert thread)
+    sink.write_batch(ChangeBatch(changes[100:], {"n1": SourcePosition("n1", 1, 200)}))
+    assert sink._in_flight is not None
+    sink._in_flight.result(timeout=30)
+    assert sink.durable_positions() == {"n1": SourcePosition("n1", 1, 100)}
+    sink.close()
+    assert ClickHouseSink(client, name=sink.name).committed_positions() == {"n1": SourcePosition("n1", 1, 200)}
+    assert_same(client, _oracle(schema, changes, ConflictRules.CASSANDRA_4), schema.tables.values())
+
+
+def test_tables_of_an_earlier_storage_layout_are_refused_by_name(client: ClickHouseClient) -> None:
+    schema = _fresh(BENCHMARK_CQL)
+    table = sorted(schema.tables.values(), key=lambda t: t.name)[0]
+    client.command(f"CREATE DATABASE IF NOT EXISTS `{table.keyspace}`")
+    client.command(
+        f"CREATE TABLE `{table.keyspace}`.`{table.name}__cells` (pk String, "
+        "cell AggregateFunction(argMax, Tuple(String, String), Tuple(Int64, UInt8))) ENGINE = AggregatingMergeTree "
+        "ORDER BY pk"
+    )
+    sink = ClickHouseSink(client, name=f"sink{next(_counter)}")
+    with pytest.raises(SinkError) as refused:
+        sink.start([table])
+    assert not refused.value.retryable
+    assert f"`{table.keyspace}`.`{table.name}__cells` holds an earlier storage layout" in str(refused.value)

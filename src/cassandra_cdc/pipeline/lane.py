@@ -38,7 +38,7 @@ from cassandra_cdc.deadletter.bisect import write_with_bisect
 from cassandra_cdc.observability.logging import bind_batch, bind_change
 from cassandra_cdc.observability.tracing import DECODE, MASK, READ, WRITE, Tracer
 from cassandra_cdc.schema.model import Schema, TableSchema
-from cassandra_cdc.sinks.base import ChangeBatch, Sink, SinkError, ValueOutOfRangeError
+from cassandra_cdc.sinks.base import BufferingSink, ChangeBatch, Sink, SinkError, ValueOutOfRangeError
 
 log = logging.getLogger(__name__)
 
@@ -320,12 +320,19 @@ class SinkLane:
         with bind_batch(sink=self.name) as batch_id, self.tracer.span("batch", sink=self.name, batch_id=batch_id):
             pending, read_at, positions = self._read_and_decode(final)
             if not positions:
+                if isinstance(self.sink, BufferingSink):
+                    self._with_retries(self.sink.flush if final else self.sink.flush_if_due)
+                    self._record_committed({})
                 return 0
             if self.transform is not None:
                 with self.tracer.span(MASK, sink=self.name, changes=len(pending)):
                     pending, read_at = self._masked(pending, read_at)
             with self.tracer.span(WRITE, sink=self.name, changes=len(pending)):
-                return self._write(ChangeBatch(pending, positions), read_at)
+                written = self._write(ChangeBatch(pending, positions), read_at)
+            if final and isinstance(self.sink, BufferingSink):
+                self._with_retries(self.sink.flush)
+                self._record_committed({})
+            return written
 
     def _read_and_decode(self, final: bool) -> tuple[list[RowChange], list[float], dict[str, SourcePosition]]:
         """Poll every node until a batch is full, the flush interval passes or nothing more is durable."""
@@ -441,8 +448,7 @@ class SinkLane:
         written = [batch.changes[i] for i in kept]
         self.stats.batches += 1
         self.stats.changes_written += len(written)
-        with self._lock:
-            self.stats.committed.update(batch.positions)
+        self._record_committed(batch.positions)
         self.stats.last_commit_monotonic = time.monotonic()
         self.observer.emit("on_batch_committed", self.name, written, dict(batch.positions), [read_at[i] for i in kept])
         return len(written)
@@ -452,7 +458,17 @@ class SinkLane:
         self.stats.dead_lettered += 1
         self._problem(source.node, CommitLogPosition(source.segment_id, source.position), str(exc), b"", change)
 
+    def _record_committed(self, written: dict[str, SourcePosition]) -> None:
+        # A buffering sink's accepted batch may not be in the destination yet: only what it says is
+        # durable counts, or retention could delete segments whose changes a crash would lose.
+        durable = self.sink.durable_positions() if isinstance(self.sink, BufferingSink) else written
+        with self._lock:
+            self.stats.committed.update(durable)
+
     def _write_with_retries(self, batch: ChangeBatch) -> None:
+        self._with_retries(self.sink.write_batch, batch)
+
+    def _with_retries(self, call: Callable[..., None], *args: object) -> None:
         policy = self.retry
         stop: tenacity.stop.stop_base = tenacity.stop_when_event_set(self._abort)
         if policy.attempts > 0:
@@ -477,7 +493,7 @@ class SinkLane:
             sleep=self._sleep,  # an abort cuts the wait short
             reraise=True,
         )
-        retrying(self.sink.write_batch, batch)
+        retrying(call, *args)
 
     def _sleep(self, seconds: float) -> None:
         self._abort.wait(seconds)

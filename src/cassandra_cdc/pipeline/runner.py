@@ -160,16 +160,15 @@ def build_sink(name: str, settings: SinkSettings) -> Sink:
 
         if settings.tombstone_grace is not None:
             log.warning("sinks.%s.tombstone_grace: not supported by the ClickHouse sink; tables' gc_grace used", name)
-        # The lane batches and needs every write_batch durable (retention trusts the lane's
-        # positions), so the sink must not buffer across calls.
+        # It buffers across the lane's batches into large blocks; the lane counts only its durable positions.
         return ClickHouseSink(
             settings.url.get_secret_value(),
             name=name,
             conflict_rules=rules,
             overrides=settings.type_overrides,
             metadata_database=settings.metadata_database,
-            flush_changes=1,
-            flush_interval=0.0,
+            flush_changes=settings.insert_changes,
+            flush_interval=settings.insert_interval,
         )
     raise PipelineSetupError(f"sinks.{name}.type: unknown sink type")
 

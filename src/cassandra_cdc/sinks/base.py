@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from cassandra_cdc.changes.model import RowChange, SourcePosition
 from cassandra_cdc.schema.model import TableSchema
@@ -68,3 +68,19 @@ class Sink(Protocol):
         """Drop tombstones and shadowed state older than each table's grace; returns rows purged."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BufferingSink(Protocol):
+    """A sink whose ``write_batch`` may return before the batch is in the destination (ClickHouse
+    buffers into large blocks). The lane then counts as committed only :meth:`durable_positions`,
+    which is what retention and the disk guard trust."""
+
+    def durable_positions(self) -> dict[str, SourcePosition]:
+        """Each node's position up to which every change is in the destination."""
+
+    def flush_if_due(self) -> None:
+        """Start writing what is buffered if it has waited long enough (the stream may be idle)."""
+
+    def flush(self) -> None:
+        """Write everything buffered; returns when it is in the destination."""

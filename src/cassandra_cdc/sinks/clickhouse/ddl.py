@@ -51,8 +51,15 @@ INPUT_COLUMNS: list[tuple[str, str]] = [
     ("clock", "Int64"),
     ("count", "Int64"),
 ]
-_PAYLOAD = "Tuple(String, String, UInt8, Int64, Int64, Int64)"
-_ORDER = "Tuple(Int64, UInt8, Int64, String, Int64)"
+_PAYLOAD = "Tuple(String, String, UInt8, Int64, Int64, Int64)"  # value, key, kind, ts, ttl, exp
+# A stored version: the order (ts, o_rank, o_ldt, o_raw, o_ldt2), then value, key, kind, ttl, exp.
+_VERSION = "Tuple(Int64, UInt8, Int64, String, Int64, String, String, UInt8, Int64, Int64)"
+# The winning version of each fact identity, as the payload the view reads (``c``), and the earliest
+# expiry among the versions at the winning timestamp (``me``).
+RESOLVED_CELL = (
+    "CAST((" + ", ".join(f"tupleElement(max(cell), {i})" for i in (6, 7, 8, 1, 9, 10)) + f"), '{_PAYLOAD}') AS c"
+)
+RESOLVED_MINEXP = "-max(minexp).2 AS me"
 
 
 def q(name: str) -> str:
@@ -101,16 +108,17 @@ class TableLayout:
             f"""CREATE TABLE IF NOT EXISTS {self.name("__cells")} (
                 pk String, rk UInt8, ck String, fact UInt8, col String, path String,
                 keys SimpleAggregateFunction(any, Array(String)),
-                cell AggregateFunction(argMax, {_PAYLOAD}, {_ORDER}),
-                minexp AggregateFunction(argMax, Int64, Tuple(Int64, Int64))
+                cell SimpleAggregateFunction(max, {_VERSION}),
+                minexp SimpleAggregateFunction(max, Tuple(Int64, Int64))
             ) ENGINE = AggregatingMergeTree ORDER BY (pk, rk, ck, fact, col, path)""",
+            # A version is stored as a plain tuple, order first: max() over it is Cassandra's reconcile
+            # (and, on a full tie, the same winner whatever the arrival order). Plain columns insert
+            # about twice as fast as argMax states.
             f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {self.name("__cells_mv")} TO {self.name("__cells")} AS
-                SELECT pk, rk, ck, fact, col, path, any(keys) AS keys,
-                  argMaxState(CAST((value, key, kind, ts, ttl, exp), {s(_PAYLOAD)}),
-                              CAST((ts, o_rank, o_ldt, o_raw, o_ldt2), {s(_ORDER)})) AS cell,
-                  argMaxState(exp, (ts, -exp)) AS minexp
-                FROM {self.name("__in")} WHERE fact != {COUNTER}
-                GROUP BY pk, rk, ck, fact, col, path""",
+                SELECT pk, rk, ck, fact, col, path, keys,
+                  CAST((ts, o_rank, o_ldt, o_raw, o_ldt2, value, key, kind, ttl, exp), {s(_VERSION)}) AS cell,
+                  (ts, -exp) AS minexp
+                FROM {self.name("__in")} WHERE fact != {COUNTER}""",
             f"""CREATE TABLE IF NOT EXISTS {self.name("__counters")} (
                 pk String, rk UInt8, ck String, col String, counter_id UUID, kind UInt8,
                 ts Int64, clock Int64, count Int64
@@ -120,6 +128,9 @@ class TableLayout:
                 FROM {self.name("__in")} WHERE fact = {COUNTER}""",
             f"CREATE OR REPLACE VIEW {self.name()} AS {self.view_sql()}",
         ]
+
+    def object_names(self) -> list[str]:
+        return [self.name(suffix) for suffix in ("", "__cells_mv", "__counters_mv", "__in", "__cells", "__counters")]
 
     def drop(self) -> list[str]:
         return [
@@ -220,8 +231,8 @@ class TableLayout:
         regular, static = table.regular, table.static
         pk, ck = table.partition_key, table.clustering
         live = self._cell_live()
-        facts = f"""SELECT pk, rk, ck, fact, col, path, any(keys) AS keys, argMaxMerge(cell) AS c,
-                argMaxMerge(minexp) AS me
+        facts = f"""SELECT pk, rk, ck, fact, col, path, any(keys) AS keys, {RESOLVED_CELL},
+                {RESOLVED_MINEXP}
             FROM {self.name("__cells")} GROUP BY pk, rk, ck, fact, col, path"""
         shards = f"""SELECT pk, rk, ck, {COUNTER} AS fact, col, '' AS path, CAST([] AS Array(String)) AS keys,
                 CAST((toString(counter_id), '', kind, ts, clock, count), {s(_PAYLOAD)}) AS c, toInt64(0) AS me

@@ -41,11 +41,5 @@ class PositionStore:
     def write(self, positions: dict[str, SourcePosition]) -> None:
         if not positions:
             return
-        items = sorted(positions.items())
-        data: list[list[object]] = [
-            [self.sink.encode()] * len(items),
-            [node.encode() for node, _ in items],
-            [p.segment_id for _, p in items],
-            [p.position for _, p in items],
-        ]
-        self.client.insert(self.table, COLUMNS, data)
+        rows = [(self.sink.encode(), node.encode(), p.segment_id, p.position) for node, p in sorted(positions.items())]
+        self.client.insert(self.table, COLUMNS, rows)

@@ -27,7 +27,7 @@ def purge(client: ClickHouseClient, layouts: list[ddl.TableLayout], now: int) ->
         cutoff_us = cutoff_s * 1_000_000
         cells = layout.name("__cells")
         ident = "pk, rk, ck, fact, col, path"
-        resolved = f"SELECT {ident}, argMaxMerge(cell) AS c FROM {cells} GROUP BY {ident}"
+        resolved = f"SELECT {ident}, {ddl.RESOLVED_CELL} FROM {cells} GROUP BY {ident}"
         deletions = f"""SELECT pk, rk, ck, fact, c.4 AS d FROM ({resolved})
             WHERE fact IN ({ddl.ROW_DELETION}, {ddl.PARTITION_DELETION}) AND c.4 < {cutoff_us}"""
         expired = f"""SELECT {ident} FROM ({resolved}) WHERE

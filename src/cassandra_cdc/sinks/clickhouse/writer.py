@@ -9,8 +9,11 @@ per table per ``flush_interval`` seconds, or ``flush_changes`` changes), as Clic
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +28,8 @@ from cassandra_cdc.sinks.clickhouse.positions import PositionStore
 from cassandra_cdc.sinks.clickhouse.types import OutOfRange, mapping
 from cassandra_cdc.sinks.failpoints import AFTER_DATA_BEFORE_POSITION, failpoint
 
+log = logging.getLogger(__name__)
+
 NO_DELETION_TIME = 2**31 - 1
 _MAX_TTL = 2**31 - 1  # LivenessInfo.EXPIRED_LIVENESS_TTL
 _SIGNED = bytes((b ^ 0x80) for b in range(256))
@@ -36,7 +41,9 @@ _CACHE_SAFE = frozenset(
     {T.TEXT, T.ASCII, T.BLOB, T.BOOLEAN, T.TINYINT, T.SMALLINT, T.INT, T.BIGINT, T.VARINT, T.UUID}
     | {T.TIMEUUID, T.INET, T.DATE, T.TIME, T.TIMESTAMP}
 )
-_NO_KEYS: list[bytes] = []  # shared by every fact without key texts; never mutated
+# Key texts are tuples, never lists: a fact row of immutable atoms is untracked by the cyclic GC,
+# which otherwise walks every buffered row again and again (it tripled conversion time).
+_NO_KEYS: tuple[bytes, ...] = ()
 
 Row = tuple[Any, ...]
 
@@ -77,8 +84,8 @@ class _TableWriter:
         # Decimal("1.0") == Decimal("1.00"), whose texts differ).
         self.pk_cacheable = all(c.type in _CACHE_SAFE for c in self.pk_cols)
         self.ck_cacheable = all(c.type in _CACHE_SAFE for c in self.ck_cols)
-        self.key_cache: dict[tuple[Any, ...], tuple[bytes, list[bytes]]] = {}
-        self.ck_cache: dict[tuple[Any, ...], tuple[bytes, list[bytes]]] = {}
+        self.key_cache: dict[tuple[Any, ...], tuple[bytes, tuple[bytes, ...]]] = {}
+        self.ck_cache: dict[tuple[Any, ...], tuple[bytes, tuple[bytes, ...]]] = {}
 
     def _codec(self, col: ColumnSchema) -> _ColumnCodec:
         t = col.type
@@ -147,7 +154,7 @@ class _TableWriter:
     def _error(self, column: str, value: Any, exc: Exception) -> ValueOutOfRangeError:
         return ValueOutOfRangeError(self.table.qualified_name, column, repr(value)[:200], str(exc))
 
-    def _texts(self, cols: list[ColumnSchema], values: dict[str, Any], what: str) -> list[bytes]:
+    def _texts(self, cols: list[ColumnSchema], values: dict[str, Any], what: str) -> tuple[bytes, ...]:
         out = []
         for c in cols:
             if c.name not in values:
@@ -157,9 +164,9 @@ class _TableWriter:
                 out.append(self.layout.mappings[c.name].text(v) if v is not None else b"")
             except OutOfRange as exc:
                 raise self._error(c.name, v, exc) from None
-        return out
+        return tuple(out)
 
-    def _partition(self, change: RowChange) -> tuple[bytes, list[bytes]]:
+    def _partition(self, change: RowChange) -> tuple[bytes, tuple[bytes, ...]]:
         values = change.partition_key
         ident: tuple[Any, ...] | None = None
         hit = None
@@ -180,7 +187,7 @@ class _TableWriter:
             self.key_cache[ident] = result
         return result
 
-    def _clustering(self, values: dict[str, Any]) -> tuple[bytes, list[bytes]]:
+    def _clustering(self, values: dict[str, Any]) -> tuple[bytes, tuple[bytes, ...]]:
         ident: tuple[Any, ...] | None = None
         hit = None
         if self.ck_cacheable:
@@ -218,7 +225,7 @@ class _TableWriter:
 
     @staticmethod
     def _deletion(pk: bytes, rk: int, ck: bytes, fact: int, col: bytes, path: bytes, d: Deletion, raw: bytes) -> Row:
-        return (pk, rk, ck, fact, col, path, [], b"", b"", 0, d.timestamp, 0, NO_DELETION_TIME,
+        return (pk, rk, ck, fact, col, path, _NO_KEYS, b"", b"", 0, d.timestamp, 0, NO_DELETION_TIME,
                 0, d.local_deletion_time, raw, 0, b"", 0, 0)  # fmt: skip
 
     def rows(self, change: RowChange, out: list[Row]) -> None:
@@ -246,13 +253,13 @@ class _TableWriter:
             expired = info.ttl == _MAX_TTL
             expiring = info.ttl > 0 or info.expires_at is not None
             exp = info.expires_at if info.expires_at is not None else NO_DELETION_TIME
-            out.append((pk, rk, ck, ddl.LIVENESS, b"", b"", [], b"", b"", int(expired), info.timestamp, info.ttl, exp,
-                        2 * expired + expiring, exp, b"", 0, b"", 0, 0))  # fmt: skip
+            out.append((pk, rk, ck, ddl.LIVENESS, b"", b"", _NO_KEYS, b"", b"", int(expired), info.timestamp,
+                        info.ttl, exp, 2 * expired + expiring, exp, b"", 0, b"", 0, 0))  # fmt: skip
         if change.row_deletion is not None:
             d = change.row_deletion
-            out.append((pk, rk, ck, ddl.ROW_DELETION, b"", b"", [], b"", b"", int(change.shadowable), d.timestamp, 0,
-                        NO_DELETION_TIME, 0, d.local_deletion_time, b"\x00" if change.shadowable else b"\x01", 0,
-                        b"", 0, 0))  # fmt: skip
+            out.append((pk, rk, ck, ddl.ROW_DELETION, b"", b"", _NO_KEYS, b"", b"", int(change.shadowable),
+                        d.timestamp, 0, NO_DELETION_TIME, 0, d.local_deletion_time,
+                        b"\x00" if change.shadowable else b"\x01", 0, b"", 0, 0))  # fmt: skip
         for name, d in change.collection_deletions.items():
             if name not in self.codecs:
                 raise SinkError(f"{self.table.qualified_name}: unknown column {name!r}", retryable=False)
@@ -279,13 +286,13 @@ class _TableWriter:
         t = codec.column.type
         if t.is_counter:
             if cell.deleted:
-                out.append((pk, rk, ck, ddl.COUNTER_TOMBSTONE, col, b"", [], b"", b"", 0, cell.timestamp, 0,
+                out.append((pk, rk, ck, ddl.COUNTER_TOMBSTONE, col, b"", _NO_KEYS, b"", b"", 0, cell.timestamp, 0,
                             NO_DELETION_TIME, 0, 0, b"", 0, b"", 0, 0))  # fmt: skip
                 return
             for shard in cell.counter_shards or ():
                 kind = {"global": 0, "local": 1}.get(shard.kind, 2)
-                out.append((pk, rk, ck, ddl.COUNTER, col, b"", [], b"", b"", kind, cell.timestamp, 0, 0, 0, 0, b"",
-                            0, str(shard.counter_id).encode(), shard.clock, shard.count))  # fmt: skip
+                out.append((pk, rk, ck, ddl.COUNTER, col, b"", _NO_KEYS, b"", b"", kind, cell.timestamp, 0, 0, 0, 0,
+                            b"", 0, str(shard.counter_id).encode(), shard.clock, shard.count))  # fmt: skip
             return
         path = b""
         key = b""
@@ -333,8 +340,23 @@ class _TableWriter:
             order = (2 if cell.deleted else int(expiring), ldt, raw, 0)
         else:
             order = (int(cell.deleted), 0, raw.translate(_SIGNED), 0 if cell.deleted else exp)
-        out.append((pk, rk, ck, ddl.CELL, col, path, [], value, key, kind, cell.timestamp, cell.ttl, exp,
+        out.append((pk, rk, ck, ddl.CELL, col, path, _NO_KEYS, value, key, kind, cell.timestamp, cell.ttl, exp,
                     *order, b"", 0, 0))  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Insert:
+    """Buffered fact rows (per table) and the source positions they complete."""
+
+    rows: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
+    positions: dict[str, SourcePosition] = field(default_factory=dict)
+    changes: int = 0
+
+    def absorb(self, later: _Insert) -> None:
+        for key, rows in later.rows.items():
+            self.rows.setdefault(key, []).extend(rows)
+        self.positions.update(later.positions)
+        self.changes += later.changes
 
 
 class ClickHouseSink:
@@ -342,6 +364,15 @@ class ClickHouseSink:
 
     ``target``: a client, or a URL (``http://host:port`` for clickhouse-connect, ``chdb:///path``
     for chdb in this process). ``overrides``: ``{"ks.table": {"column": "ClickHouse type"}}``.
+
+    Batches are converted at once (a value out of range fails its own batch) and buffered; the
+    buffer is inserted as one block per table when it holds ``flush_changes`` changes or is
+    ``flush_interval`` seconds old, followed by the positions it completes. With ``background``
+    the insert runs on a thread of its own while the next batches are converted (ClickHouse works
+    in its own process, so the two overlap); at most one insert is in flight and one buffered, so
+    memory stays bounded. :meth:`durable_positions` says what has reached ClickHouse; a crash
+    loses only what was buffered or in flight, which the pipeline replays from the committed
+    positions (replays change nothing).
     """
 
     def __init__(
@@ -354,6 +385,7 @@ class ClickHouseSink:
         metadata_database: str = "cassandra_cdc",
         flush_changes: int = 50_000,
         flush_interval: float = 1.0,
+        background: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -365,71 +397,165 @@ class ClickHouseSink:
         self.flush_interval = flush_interval
         self.clock = clock
         self.writers: dict[tuple[str, str], _TableWriter] = {}
-        self._buffer: dict[tuple[str, str], list[Row]] = {}
-        self._buffered_changes = 0
+        self._buffer = _Insert()
         self._first_buffered: float | None = None
-        self._pending_positions: dict[str, SourcePosition] = {}
+        self._failed: _Insert | None = None  # an insert that failed: retried before anything new is taken
+        self._in_flight: Future[None] | None = None
+        self._in_flight_insert: _Insert | None = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"{name}-insert") if background else None
+        # One request at a time on the client (its HTTP session refuses concurrent queries).
+        self._client_lock = threading.Lock()
+        self._durable_lock = threading.Lock()
+        self._durable: dict[str, SourcePosition] = {}
         # Test hook: called between the data inserts and the position insert of a flush.
         self.before_positions: Callable[[], None] | None = None
 
     # --- Sink protocol ---
 
     def start(self, tables: list[TableSchema]) -> None:
-        self.positions.create()
-        for table in tables:
-            layout = ddl.TableLayout(table, self.overrides.get(table.qualified_name, {}), self.rules.value)
-            for statement in layout.ddl():
-                self.client.command(statement)
-            self.writers[(table.keyspace, table.name)] = _TableWriter(layout, self.rules)
+        with self._client_lock:
+            self.positions.create()
+            for table in tables:
+                layout = ddl.TableLayout(table, self.overrides.get(table.qualified_name, {}), self.rules.value)
+                self._check_layout(layout)
+                for statement in layout.ddl():
+                    self.client.command(statement)
+                self.writers[(table.keyspace, table.name)] = _TableWriter(layout, self.rules)
+
+    def _check_layout(self, layout: ddl.TableLayout) -> None:
+        """Refuse state tables of an older storage layout (argMax states), which this version cannot read."""
+        found = self.client.query(
+            "SELECT type FROM system.columns WHERE database = "
+            f"{ddl.s(layout.table.keyspace)} AND table = {ddl.s(layout.table.name + '__cells')} AND name = 'cell'"
+        )
+        if found and str(found[0][0]).startswith("AggregateFunction"):
+            raise SinkError(
+                f"{layout.name('__cells')} holds an earlier storage layout (argMax states): drop the table's "
+                f"ClickHouse objects ({', '.join(layout.object_names())}) and this sink's positions, then re-sync it "
+                "(docs/sinks-clickhouse.md)",
+                retryable=False,
+            )
 
     def committed_positions(self) -> dict[str, SourcePosition]:
-        return self.positions.read()
+        with self._client_lock:
+            committed = self.positions.read()
+        with self._durable_lock:
+            self._durable.update(committed)
+        return committed
+
+    def durable_positions(self) -> dict[str, SourcePosition]:
+        """Positions whose changes (and everything before them) are in ClickHouse."""
+        self._collect(wait=False)
+        with self._durable_lock:
+            return dict(self._durable)
 
     def write_batch(self, batch: ChangeBatch) -> None:
-        converted: dict[tuple[str, str], list[Row]] = {}
+        # Nothing of a batch is buffered unless it converted and every earlier failure is cleared,
+        # so a retry of the same batch never buffers it twice.
+        self._retry_failed(wait=False)
+        converted = _Insert(changes=len(batch.changes), positions=dict(batch.positions))
         for change in batch.changes:
             writer = self.writers.get((change.keyspace, change.table))
             if writer is None:
                 raise SinkError(f"change for unknown table {change.keyspace}.{change.table}", retryable=False)
-            writer.rows(change, converted.setdefault((change.keyspace, change.table), []))
-        # Nothing of a batch is buffered unless all of it converted.
-        for key, rows in converted.items():
-            self._buffer.setdefault(key, []).extend(rows)
-        self._buffered_changes += len(batch.changes)
-        self._pending_positions.update(batch.positions)
+            writer.rows(change, converted.rows.setdefault((change.keyspace, change.table), []))
+        due = self._buffer.changes + converted.changes >= self.flush_changes or self._interval_passed()
+        if due:
+            self._retry_failed(wait=True)  # the insert in flight must land before the next one starts
+        self._buffer.absorb(converted)
         if self._first_buffered is None:
             self._first_buffered = self.clock()
-        if self._buffered_changes >= self.flush_changes or self.clock() - self._first_buffered >= self.flush_interval:
-            self.flush()
+        if due:
+            self._dispatch()
+
+    def flush_if_due(self) -> None:
+        """Start inserting the buffer if it is older than ``flush_interval`` (called when the stream is idle)."""
+        self._retry_failed(wait=False)
+        if self._buffer.changes and self._interval_passed():
+            self._retry_failed(wait=True)
+            self._dispatch()
 
     def flush(self) -> None:
-        """Insert what is buffered (one block per table), then the positions it covers."""
-        try:
-            for key, rows in self._buffer.items():
-                if rows:
-                    columns = [list(c) for c in zip(*rows, strict=True)]
-                    self.client.insert(self.writers[key].layout.name("__in"), ddl.INPUT_COLUMNS, columns)
-            self._buffer.clear()
-            if self.before_positions is not None:
-                self.before_positions()
-            # A crash here leaves data without its position: the replay that follows changes nothing.
-            failpoint(AFTER_DATA_BEFORE_POSITION)
-            self.positions.write(self._pending_positions)
-        except SinkError:
-            raise
-        except Exception as exc:
-            # The buffer is kept: a retry inserts it again, which the merge makes harmless.
-            raise SinkError(f"ClickHouse write failed: {exc}", retryable=True) from exc
-        self._pending_positions = {}
-        self._buffered_changes = 0
-        self._first_buffered = None
+        """Insert everything buffered or in flight, and its positions; returns when it is in ClickHouse."""
+        self._retry_failed(wait=True)
+        if self._buffer.changes or self._buffer.positions:
+            work, self._buffer, self._first_buffered = self._buffer, _Insert(), None
+            self._apply_or_keep(work)
 
     def purge(self, now: int) -> int:
         from cassandra_cdc.sinks.clickhouse.purge import purge
 
-        return purge(self.client, [w.layout for w in self.writers.values()], now)
+        with self._client_lock:
+            return purge(self.client, [w.layout for w in self.writers.values()], now)
 
     def close(self) -> None:
-        if self._buffered_changes or self._pending_positions:
+        try:
             self.flush()
-        self.client.close()
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+            self.client.close()
+
+    # --- inserting ---
+
+    def _interval_passed(self) -> bool:
+        return self._first_buffered is not None and self.clock() - self._first_buffered >= self.flush_interval
+
+    def _dispatch(self) -> None:
+        work, self._buffer, self._first_buffered = self._buffer, _Insert(), None
+        if self._executor is None:
+            self._apply_or_keep(work)
+            return
+        self._in_flight_insert = work
+        self._in_flight = self._executor.submit(self._apply, work)
+
+    def _collect(self, *, wait: bool) -> None:
+        """Settle the insert in flight once it has finished (or, with ``wait``, when it finishes)."""
+        future = self._in_flight
+        if future is None or (not wait and not future.done()):
+            return
+        self._in_flight = None
+        work, self._in_flight_insert = self._in_flight_insert, None
+        try:
+            future.result()
+        except Exception as exc:
+            assert work is not None
+            log.warning("sink %s: insert of %d buffered changes failed (%s); retrying it", self.name, work.changes, exc)
+            if self._failed is None:
+                self._failed = work
+            else:
+                self._failed.absorb(work)
+
+    def _retry_failed(self, *, wait: bool) -> None:
+        """Retry a failed insert here (inserts are idempotent); raise while it still fails."""
+        self._collect(wait=wait)
+        if self._failed is not None:
+            work, self._failed = self._failed, None
+            self._apply_or_keep(work)
+
+    def _apply_or_keep(self, work: _Insert) -> None:
+        try:
+            self._apply(work)
+        except BaseException:
+            self._failed = work
+            raise
+
+    def _apply(self, work: _Insert) -> None:
+        """Insert the data (one block per table), then the positions it covers."""
+        try:
+            with self._client_lock:
+                for key, rows in work.rows.items():
+                    if rows:
+                        self.client.insert(self.writers[key].layout.name("__in"), ddl.INPUT_COLUMNS, rows)
+                if self.before_positions is not None:
+                    self.before_positions()
+                # A crash here leaves data without its position: the replay that follows changes nothing.
+                failpoint(AFTER_DATA_BEFORE_POSITION)
+                if work.positions:
+                    self.positions.write(work.positions)
+        except SinkError:
+            raise
+        except Exception as exc:
+            raise SinkError(f"ClickHouse write failed: {exc}", retryable=True) from exc
+        with self._durable_lock:
+            self._durable.update(work.positions)
