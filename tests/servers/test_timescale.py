@@ -67,3 +67,22 @@ def test_transactions_roll_back(timescale_server: TimescaleServer) -> None:
             conn.execute("SELECT 1 / 0")
         conn.rollback()
         assert conn.execute("SELECT count(*) FROM tx_probe").fetchone() == (0,)
+
+
+def test_a_client_killed_mid_setup_leaves_the_extension_usable() -> None:
+    # PGlite is one session: a rolled-back CREATE EXTENSION would leave the library loaded without the
+    # extension, and every later CREATE EXTENSION would fail. The server creates it before any client.
+    with TimescaleServer() as server:
+        with _connect(server) as conn:
+            found = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+            assert found is not None and str(found[0]).startswith("2.")
+        conn = psycopg.connect(server.dsn, **server.connect_kwargs())  # a sink starting up, in a transaction
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        conn.execute("CREATE TABLE r (ts timestamptz NOT NULL, v int)")
+        conn.execute("SELECT create_hypertable('r', by_range('ts'))")
+        conn.close()  # gone before COMMIT: the server rolls the transaction back
+        with _connect(server) as again:  # the next start
+            again.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            again.execute("CREATE TABLE r (ts timestamptz NOT NULL, v int)")
+            created = again.execute("SELECT * FROM create_hypertable('r', by_range('ts'))").fetchone()
+            assert created is not None and created[1] is True

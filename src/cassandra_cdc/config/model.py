@@ -221,7 +221,7 @@ class ClickHouseSinkSettings(_SinkBase):
     metadata_database: str = "cassandra_cdc"
     # ClickHouse wants few, large inserts: batches are buffered into one block per table.
     insert_interval: PositiveFloat = Field(default=1.0, description="seconds a buffered change waits at most")
-    insert_changes: PositiveInt = Field(default=50_000, description="changes that start an insert at once")
+    insert_changes: PositiveInt = Field(default=20_000, description="changes that start an insert at once")
 
 
 SinkSettings = Annotated[

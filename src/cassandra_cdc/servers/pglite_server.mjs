@@ -41,6 +41,10 @@ async function main() {
   // has the extension rejects INSERTs into hypertables ("Make sure the TimescaleDB extension has
   // been preloaded").
   await db.exec("LOAD 'timescaledb'");
+  // Created here, before any client connects: PGlite is one session, so a client's CREATE EXTENSION
+  // rolled back (the client killed mid-transaction) would leave the library loaded but the extension
+  // missing, and every later CREATE EXTENSION would fail until a restart.
+  await db.exec("CREATE EXTENSION IF NOT EXISTS timescaledb");
   // pglite-socket 0.2.x streams results through execProtocolRawStream, which this PGlite build lacks.
   db.execProtocolRawStream ??= async (message, { onRawData }) => onRawData(await db.execProtocolRaw(message));
 

@@ -383,7 +383,7 @@ class ClickHouseSink:
         conflict_rules: ConflictRules = ConflictRules.CASSANDRA_4,
         overrides: dict[str, dict[str, str]] | None = None,
         metadata_database: str = "cassandra_cdc",
-        flush_changes: int = 50_000,
+        flush_changes: int = 20_000,
         flush_interval: float = 1.0,
         background: bool = True,
         clock: Callable[[], float] = time.monotonic,
