@@ -37,3 +37,18 @@ def test_an_entry_bigger_than_a_segment_is_refused(tmp_path: Path) -> None:
     node = SimulatedNode(tmp_path, segment_size=16 * 1024)
     with pytest.raises(SegmentFullError):
         node.sync([b"x" * 20_000])
+
+
+def test_keep_positions_last_holds_only_the_newest_position(tmp_path: Path) -> None:
+    everything = SimulatedNode(tmp_path / "all", segment_size=16 * 1024)
+    last_only = SimulatedNode(tmp_path / "last", segment_size=16 * 1024, keep_positions="last")
+    assert last_only.last_position is None
+    for i in range(50):
+        written = everything.sync([bytes([i]) * 500] * 3)
+        assert last_only.sync([bytes([i]) * 500] * 3) == written
+    assert len(everything.positions) == 150
+    # A long run (the soak benchmark) must not keep a position per entry.
+    assert last_only.positions == [everything.positions[-1]]
+    assert last_only.last_position == everything.last_position == everything.positions[-1]
+    last_only.sync([])
+    assert last_only.positions == [everything.positions[-1]]

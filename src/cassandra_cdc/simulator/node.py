@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from cassandra_cdc.commitlog.cdc_index import write_cdc_index
 from cassandra_cdc.commitlog.descriptor import cdc_index_file_name
@@ -22,7 +23,11 @@ DEFAULT_SEGMENT_SIZE = 32 * 1024 * 1024
 
 
 class SimulatedNode:
-    """Writes serialised mutations into ``cdc_raw`` the way a Cassandra 4.0+ node with CDC does."""
+    """Writes serialised mutations into ``cdc_raw`` the way a Cassandra 4.0+ node with CDC does.
+
+    ``positions`` lists every entry's position (``keep_positions="all"``, what tests read) or only the
+    last one (``"last"``: a long run, e.g. the soak benchmark, must not grow with every entry).
+    """
 
     def __init__(
         self,
@@ -34,7 +39,10 @@ class SimulatedNode:
         encryption: EncryptionConfig | None = None,
         segment_size: int = DEFAULT_SEGMENT_SIZE,
         write_index: bool = True,
+        keep_positions: Literal["all", "last"] = "all",
     ) -> None:
+        if keep_positions not in ("all", "last"):
+            raise ValueError(f"keep_positions must be 'all' or 'last', not {keep_positions!r}")
         self.cdc_raw = cdc_raw
         self.cdc_raw.mkdir(parents=True, exist_ok=True)
         self.version = version
@@ -42,9 +50,15 @@ class SimulatedNode:
         self.encryption = encryption
         self.segment_size = segment_size
         self.write_index = write_index
+        self.keep_positions = keep_positions
         self._next_id = first_segment_id
         self._writer: SegmentWriter | None = None
         self.positions: list[CommitLogPosition] = []
+
+    @property
+    def last_position(self) -> CommitLogPosition | None:
+        """The position of the last entry written (None before the first)."""
+        return self.positions[-1] if self.positions else None
 
     @property
     def segment_id(self) -> int | None:
@@ -92,7 +106,10 @@ class SimulatedNode:
             pending = pending[fitting:]
             if pending:
                 self.roll()
-        self.positions.extend(written)
+        if self.keep_positions == "all":
+            self.positions.extend(written)
+        elif written:
+            self.positions[:] = written[-1:]
         return written
 
     def _fitting(self, writer: SegmentWriter, entries: Sequence[bytes]) -> int:
