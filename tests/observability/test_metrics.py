@@ -340,3 +340,13 @@ def test_concurrent_lanes_and_scrapes(clock: FakeClock) -> None:
     for i in range(4):
         assert sample(m, "cdc_events_processed_total", destination=f"d{i}", table="ks.t", op="insert") == 1000
         assert sample(m, "cdc_end_to_end_latency_seconds_count", destination=f"d{i}") == 1000
+
+
+def test_rate_window_is_pruned_without_scrapes(clock: FakeClock) -> None:
+    m = PipelineMetrics(clock=clock, rate_window=60.0, process_metrics=False)
+    for second in range(1000):  # a batch a second for 1000 s, and nobody scrapes (HTTP endpoint off)
+        clock.at(second)
+        m.batch_committed("d", {("ks.t", "insert"): 1}, [], [], committed_at=T0 + second)
+    # Only the batches inside the rate window are kept, not one per batch forever.
+    assert len(m._destinations["d"].recent_events) <= 61
+    assert sample(m, "cdc_events_per_second", destination="d") == pytest.approx(61 / 60)

@@ -324,6 +324,8 @@ class PipelineMetrics:
             dest.batches_total += 1
             dest.last_commit_at = now
             dest.recent_events.append((now, events))
+            # Pruned here as well as at scrape time: with nobody scraping (HTTP off) it would keep every batch.
+            self._forget_events(dest, self.clock())
             self._batches.labels(destination).inc()
             self._last_commit.labels(destination).set(now)
             if writetimes_us:
@@ -425,10 +427,14 @@ class PipelineMetrics:
             return 0.0
         return max(0.0, now - dest.pending_since)
 
-    def _rate(self, dest: _Destination, now: float) -> float:
+    def _forget_events(self, dest: _Destination, now: float) -> None:
+        """Drop the batches older than the rate window (the clock only moves on: they never count again)."""
         horizon = now - self.rate_window
         while dest.recent_events and dest.recent_events[0][0] < horizon:
             dest.recent_events.popleft()
+
+    def _rate(self, dest: _Destination, now: float) -> float:
+        self._forget_events(dest, now)
         events = sum(n for at, n in dest.recent_events if at <= now)
         # Until a whole window has passed since the destination appeared, divide by the time elapsed.
         window = min(self.rate_window, max(now - dest.registered_at, 1.0))
@@ -553,8 +559,6 @@ def backlog_bytes(
             elif segment_id == mark[0]:
                 total += max(0, offset - mark[1])
     return total
-
-
 
 
 __all__ = [
