@@ -367,6 +367,24 @@ def test_segment_removed_before_read_to_its_end(cdc: Path) -> None:
     assert datas(items) == [mutation(3)]
 
 
+def test_observed_ids_do_not_pile_up_over_many_segments(cdc: Path) -> None:
+    follower = CdcFollower(cdc, node_id="n1")
+    for n in range(1, 60):
+        w = new_segment(cdc, BASE + n)
+        w.append_section([mutation(n)])
+        finish(cdc, w)
+        items = follower.poll()
+        assert datas(items) == [mutation(n)] and of_type(items, GapDetected) == []
+        follower.release(position_of(items[-1]))  # retention deletes each segment once consumed
+    # The missing-id check looks only above the last opened segment: older ids are not kept.
+    assert len(follower._observed) <= 2
+    assert len(follower._segments) <= 1
+    w = new_segment(cdc, BASE + 61)  # BASE + 60 never appeared: still reported
+    index(cdc, BASE + 61, w.append_section([mutation(61)]))
+    gaps = of_type(follower.poll(), GapDetected)
+    assert [g.segment_ids for g in gaps] == [(BASE + 60,)]  # type: ignore[union-attr]
+
+
 # -- corruption ------------------------------------------------------------------------------
 
 

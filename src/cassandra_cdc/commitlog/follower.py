@@ -398,6 +398,7 @@ class CdcFollower:
         if not seg.opened:
             seg.opened = True
             self._check_missing_ids(seg, out)
+            self._forget_observed()
         try:
             # Read after the index: the bytes are at least as new as the offset it gave.
             data = seg.log_path.read_bytes()
@@ -475,6 +476,15 @@ class CdcFollower:
                 CommitLogPosition(seg.segment_id, 0),
             ),
         )
+
+    def _forget_observed(self) -> None:
+        """Drop observed ids at or below the last opened segment: the missing-id check only looks above it.
+
+        Otherwise the set keeps one id per segment the node ever wrote.
+        """
+        last = self._last_opened
+        if last is not None:
+            self._observed = {i for i in self._observed if i > last}
 
     def _emit(self, out: list[FollowedItem], item: FollowedItem) -> None:
         position = position_of(item)
