@@ -9,7 +9,7 @@ from typing import Any
 from cassandra_cdc.changes.model import RowChange
 from cassandra_cdc.deadletter.model import SegmentReference
 from cassandra_cdc.deadletter.settings import DeadLetterQueueSettings, build_recorder
-from cassandra_cdc.pipeline.lane import Problem, RetryPolicy, SinkLane, SourceNode
+from cassandra_cdc.pipeline.lane import CommittedBatch, Problem, RetryPolicy, SinkLane, SourceNode
 from cassandra_cdc.simulator.schemas import benchmark_schema
 from cassandra_cdc.sinks.base import ChangeBatch, SinkError, ValueOutOfRangeError
 from tests.pipeline.test_lane import RecordingSink, _expected_changes, _write_workload
@@ -19,8 +19,8 @@ class Events:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
-    def on_batch_committed(self, sink: str, changes: Any, positions: Any, read_at: Any) -> None:
-        self.calls.append(("batch", (sink, len(changes), dict(positions))))
+    def on_batch_committed(self, sink: str, batch: CommittedBatch) -> None:
+        self.calls.append(("batch", (sink, batch.changes, dict(batch.positions))))
 
     def on_retry(self, sink: str, error: BaseException, attempt: int, delay: float) -> None:
         self.calls.append(("retry", (attempt, round(delay, 3))))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cassandra_cdc.changes.model import SourcePosition
 from cassandra_cdc.commitlog.mutation_encoder import MutationEncoder
-from cassandra_cdc.pipeline.lane import SinkLane, SourceNode
+from cassandra_cdc.pipeline.lane import CommittedBatch, SinkLane, SourceNode
 from cassandra_cdc.pipeline.retention import RetentionCoordinator, backlog_bytes, durable_segments
 from cassandra_cdc.simulator.node import SimulatedNode
 from cassandra_cdc.simulator.schemas import benchmark_schema
@@ -149,11 +149,26 @@ def test_a_buffering_sink_holds_segments_until_its_buffer_is_written(tmp_path: P
     before = _segments(cdc_raw)
     sink = _BufferingSink()
     sink.name = "buffered"  # type: ignore[misc]
-    lane = SinkLane(sink, [SourceNode("n1", cdc_raw)], benchmark_schema(), batch_size=100_000, flush_interval=0.01)
+    committed: list[CommittedBatch] = []
+
+    class Observer:
+        def on_batch_committed(self, sink: str, batch: CommittedBatch) -> None:
+            committed.append(batch)
+
+    lane = SinkLane(
+        sink,
+        [SourceNode("n1", cdc_raw)],
+        benchmark_schema(),
+        batch_size=100_000,
+        flush_interval=0.01,
+        observer=Observer(),
+    )
     lane.open()
     coordinator = RetentionCoordinator([SourceNode("n1", cdc_raw)], [lane])
-    assert lane.step() > 0  # everything read and accepted into the buffer...
+    accepted = lane.step()
+    assert accepted > 0  # everything read and accepted into the buffer...
     assert sink.buffer and lane.committed_positions() == {}  # ...but not committed
+    assert committed == []  # nor reported (metrics count what is in the destination)
     assert coordinator.run_once().removed == {"n1": []}
     assert _segments(cdc_raw) == before
     assert lane.step() == 0  # idle, the buffer not yet due
@@ -162,6 +177,8 @@ def test_a_buffering_sink_holds_segments_until_its_buffer_is_written(tmp_path: P
     assert lane.step() == 0  # idle: the lane asks the sink to write what is due
     last = node.positions[-1]
     assert lane.committed_positions() == {"n1": SourcePosition("n1", last.segment_id, last.position)}
+    assert [b.changes for b in committed] == [accepted]
+    assert committed[0].positions == {"n1": SourcePosition("n1", last.segment_id, last.position)}
     assert set(coordinator.run_once().removed["n1"]) == {int(n.split("-")[2].split(".")[0]) for n in before}
 
 

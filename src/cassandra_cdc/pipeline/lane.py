@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,20 +100,65 @@ class RetryPolicy:
         return self.wait()(state)
 
 
+def newest_timestamp(change: RowChange) -> int | None:
+    """The newest write timestamp (microseconds) a change carries, or None."""
+    stamps = [cell.timestamp for cell in change.cells]
+    for deletion in (change.row_deletion, change.range_deletion, change.partition_deletion):
+        if deletion is not None:
+            stamps.append(deletion.timestamp)
+    stamps.extend(d.timestamp for d in change.collection_deletions.values())
+    if change.liveness is not None:
+        stamps.append(change.liveness.timestamp)
+    return max(stamps) if stamps else None
+
+
+@dataclass(slots=True)
+class CommittedBatch:
+    """What observers learn of a batch once it is in the destination.
+
+    Compact (counts and numbers, not the changes): a buffering sink's batches wait here until they
+    are durable, and the changes themselves should not be kept alive that long.
+    """
+
+    counts: dict[tuple[str, str], int]  # ("keyspace.table", op) -> changes
+    newest_timestamps: list[int]  # each change's newest write timestamp (µs), for those that have one
+    read_at: list[float]  # each change's time.monotonic() when its entry was found durable in cdc_raw
+    positions: dict[str, SourcePosition]
+
+    @classmethod
+    def of(
+        cls, changes: Sequence[RowChange], read_at: list[float], positions: dict[str, SourcePosition]
+    ) -> CommittedBatch:
+        counts: dict[tuple[str, str], int] = {}
+        stamps: list[int] = []
+        for change in changes:
+            key = (f"{change.keyspace}.{change.table}", change.op.value)
+            counts[key] = counts.get(key, 0) + 1
+            stamp = newest_timestamp(change)
+            if stamp is not None:
+                stamps.append(stamp)
+        return cls(counts, stamps, read_at, positions)
+
+    @property
+    def changes(self) -> int:
+        return sum(self.counts.values())
+
+    def covered_by(self, committed: Mapping[str, SourcePosition]) -> bool:
+        for node, position in self.positions.items():
+            done = committed.get(node)
+            if done is None or (done.segment_id, done.position) < (position.segment_id, position.position):
+                return False
+        return True
+
+
 class LaneObserver(Protocol):
     """What a lane reports (observability implements it; each method is optional: missing ones are skipped).
 
-    ``read_at`` holds, for each change, the ``time.monotonic()`` of the poll that found its entry
-    durable in cdc_raw (what the pipeline's own latency is measured from).
+    ``on_batch_committed`` comes when the batch is in the destination: for a buffering sink that is
+    when the sink reports it durable, not when it accepted the batch.
     """
 
-    def on_batch_committed(
-        self,
-        sink: str,
-        changes: Sequence[RowChange],
-        positions: Mapping[str, SourcePosition],
-        read_at: Sequence[float],
-    ) -> None: ...
+    def on_batch_committed(self, sink: str, batch: CommittedBatch) -> None: ...
 
     def on_problem(self, problem: Problem) -> None: ...
 
@@ -215,6 +260,8 @@ class SinkLane:
         self._lock = threading.Lock()
         self._last_purge = time.monotonic()
         self.error: BaseException | None = None
+        # Batches a buffering sink accepted, reported to observers once it says they are durable.
+        self._awaiting: deque[CommittedBatch] = deque()
 
     # -- lifecycle ----------------------------------------------------------------------------
     def open(self) -> None:
@@ -448,9 +495,12 @@ class SinkLane:
         written = [batch.changes[i] for i in kept]
         self.stats.batches += 1
         self.stats.changes_written += len(written)
+        committed = CommittedBatch.of(written, [read_at[i] for i in kept], dict(batch.positions))
+        if isinstance(self.sink, BufferingSink):
+            self._awaiting.append(committed)
+        else:
+            self.observer.emit("on_batch_committed", self.name, committed)
         self._record_committed(batch.positions)
-        self.stats.last_commit_monotonic = time.monotonic()
-        self.observer.emit("on_batch_committed", self.name, written, dict(batch.positions), [read_at[i] for i in kept])
         return len(written)
 
     def _poisoned(self, change: RowChange, exc: Exception) -> None:
@@ -463,7 +513,13 @@ class SinkLane:
         # durable counts, or retention could delete segments whose changes a crash would lose.
         durable = self.sink.durable_positions() if isinstance(self.sink, BufferingSink) else written
         with self._lock:
+            before = dict(self.stats.committed)
             self.stats.committed.update(durable)
+            committed = dict(self.stats.committed)
+        if committed != before or (written and not isinstance(self.sink, BufferingSink)):
+            self.stats.last_commit_monotonic = time.monotonic()
+        while self._awaiting and self._awaiting[0].covered_by(committed):
+            self.observer.emit("on_batch_committed", self.name, self._awaiting.popleft())
 
     def _write_with_retries(self, batch: ChangeBatch) -> None:
         self._with_retries(self.sink.write_batch, batch)

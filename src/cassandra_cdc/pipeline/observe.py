@@ -9,15 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cassandra_cdc.changes.model import RowChange, SourcePosition
 from cassandra_cdc.commitlog.follower import GapDetected
 from cassandra_cdc.config.model import ObservabilitySettings
 from cassandra_cdc.observability.logging import configure_logging as configure_structured_logging
-from cassandra_cdc.pipeline.lane import Problem
+from cassandra_cdc.pipeline.lane import CommittedBatch, Problem
 
 if TYPE_CHECKING:
     from cassandra_cdc.observability.http import ObservabilityServer
@@ -25,18 +23,6 @@ if TYPE_CHECKING:
     from cassandra_cdc.pipeline.runner import Pipeline
 
 log = logging.getLogger(__name__)
-
-
-def newest_timestamp(change: RowChange) -> int | None:
-    """The newest write timestamp (microseconds) a change carries, or None."""
-    stamps = [cell.timestamp for cell in change.cells]
-    for deletion in (change.row_deletion, change.range_deletion, change.partition_deletion):
-        if deletion is not None:
-            stamps.append(deletion.timestamp)
-    stamps.extend(d.timestamp for d in change.collection_deletions.values())
-    if change.liveness is not None:
-        stamps.append(change.liveness.timestamp)
-    return max(stamps) if stamps else None
 
 
 class MetricsObserver:
@@ -64,25 +50,15 @@ class MetricsObserver:
             registry=registry,
         )
 
-    def on_batch_committed(
-        self, sink: str, changes: Sequence[RowChange], positions: Mapping[str, SourcePosition], read_at: Sequence[float]
-    ) -> None:
-        counts: dict[tuple[str, str], int] = {}
-        stamps: list[int] = []
-        for change in changes:
-            key = (f"{change.keyspace}.{change.table}", change.op.value)
-            counts[key] = counts.get(key, 0) + 1
-            stamp = newest_timestamp(change)
-            if stamp is not None:
-                stamps.append(stamp)
+    def on_batch_committed(self, sink: str, batch: CommittedBatch) -> None:
         # Each change became visible when the poll that found its entry ran (monotonic -> wall clock).
         offset = time.time() - time.monotonic()
         self.metrics.batch_committed(
             sink,
-            counts,
-            stamps,
-            [offset + t for t in read_at],
-            positions={node: (p.segment_id, p.position) for node, p in positions.items()},
+            batch.counts,
+            batch.newest_timestamps,
+            [offset + t for t in batch.read_at],
+            positions={node: (p.segment_id, p.position) for node, p in batch.positions.items()},
         )
 
     def on_problem(self, problem: Problem) -> None:
