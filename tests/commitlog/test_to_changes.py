@@ -54,6 +54,9 @@ def test_insert_update_and_delete_ops_with_typed_values() -> None:
     assert changes[1].cells[0].value == -3
     tombstone = changes[1].cells[1]
     assert tombstone.deleted and tombstone.value is None and tombstone.expires_at is None
+    # The tombstone keeps its local deletion time; live and expiring cells have none (expiry is expires_at).
+    assert tombstone.local_deletion_time == 50 and tombstone.deletion_time() == 50
+    assert first.cells[0].local_deletion_time is None and changes[1].cells[0].local_deletion_time is None
     assert changes[2].row_deletion == Deletion(102, 40)
     assert all(c.source == SOURCE for c in changes)
 

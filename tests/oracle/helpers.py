@@ -42,8 +42,8 @@ def cell(column: str, value: Any, ts: int, *, ttl: int = 0, expires: int | None 
     return CellChange(column, value, ts, ttl=ttl, expires_at=expires, raw_value=raw)
 
 
-def tomb(column: str, ts: int) -> CellChange:
-    return CellChange(column, None, ts, deleted=True)
+def tomb(column: str, ts: int, ldt: int | None = None) -> CellChange:
+    return CellChange(column, None, ts, deleted=True, local_deletion_time=ldt)
 
 
 def elem(

@@ -27,8 +27,8 @@ def expiring(ts: int, raw: bytes, expires: int, ttl: int = 10) -> CellVersion:
     return CellVersion(ts, False, ttl, expires, raw)
 
 
-def tombstone(ts: int) -> CellVersion:
-    return CellVersion(ts, True, 0, None, b"")
+def tombstone(ts: int, ldt: int | None = None) -> CellVersion:
+    return CellVersion(ts, True, 0, None, b"", tombstone_ldt=ldt)
 
 
 def both_ways_3x(a: CellVersion, b: CellVersion, now: int) -> CellVersion:
@@ -100,6 +100,30 @@ def test_4x_does_not_depend_on_now() -> None:
     exp, other = expiring(5, b"a", expires=100), plain(5, b"b")
     for now in (0, 99, 100, 10**9):
         assert reconcile([exp, other], "4.0+", now) == exp
+
+
+def test_4x_equal_tombstones_prefer_later_local_deletion_time() -> None:
+    # Cells.resolveRegular: both dying, both tombstones, so the later localDeletionTime wins.
+    early, late = tombstone(5, ldt=100), tombstone(5, ldt=200)
+    assert both_ways_4x(early, late) == late
+    assert reconcile([late, early], "4.0+", 0) == late
+    # A higher timestamp still wins over a later deletion time.
+    assert both_ways_4x(tombstone(6, ldt=1), late) == tombstone(6, ldt=1)
+
+
+def test_3x_equal_tombstones_prefer_later_local_deletion_time() -> None:
+    # Conflicts.resolveRegular: both non-live, equal (empty) values, then the later local deletion time.
+    early, late = tombstone(5, ldt=100), tombstone(5, ldt=200)
+    assert both_ways_3x(early, late, now=0) == late
+    assert reconcile([late, early], "3.x", 0) == late
+
+
+def test_tombstone_without_local_deletion_time_uses_its_write_second() -> None:
+    # Hand-made changes may lack it: the write timestamp (microseconds) in seconds stands in.
+    assert tombstone(5_000_000_123).local_deletion_time == 5_000
+    assert tombstone(-1).local_deletion_time == -1
+    assert tombstone(5_000_000_123, ldt=7).local_deletion_time == 7
+    assert both_ways_4x(tombstone(5_000_000_000), tombstone(5_000_000_000, ldt=4_999)) == tombstone(5_000_000_000)
 
 
 def test_reconcile_of_nothing_is_none() -> None:

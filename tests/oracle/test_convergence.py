@@ -49,7 +49,8 @@ def simple_cells(draw: st.DrawFn, ts: int) -> list[Any]:
     for column, values in (("v", st.integers(-2, 2)), ("w", st.binary(max_size=2))):
         kind = draw(st.sampled_from(["absent", "value", "tombstone"]))
         if kind == "tombstone":
-            out.append(tomb(column, ts))
+            # Tombstones of one timestamp deleted at different times: ties broken by deletion time.
+            out.append(tomb(column, ts, draw(st.sampled_from([None, 3, 4]))))
         elif kind == "value":
             expires = draw(expiry)
             out.append(cell(column, draw(values), ts, ttl=0 if expires is None else 5, expires=expires))

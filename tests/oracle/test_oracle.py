@@ -107,6 +107,19 @@ def test_tie_tombstone_beats_value(rules: str) -> None:
     assert values(rows, "v") == [(None,)]
 
 
+@pytest.mark.parametrize("rules", ["3.x", "4.0+"])
+def test_tie_between_tombstones_keeps_the_later_local_deletion_time(rules: str) -> None:
+    early = upsert(PLAIN, P, {"c": 1}, tomb("v", 10, ldt=1_000))
+    late = upsert(PLAIN, P, {"c": 1}, tomb("v", 10, ldt=2_000))
+    live = insert(PLAIN, P, {"c": 1}, 5, cell("v", "a", 5))
+    for order in itertools.permutations([early, late, live]):
+        oracle = Oracle([PLAIN], conflict_rules=rules)  # type: ignore[arg-type]
+        oracle.apply_all(order)
+        winner = oracle.cell_version(KS, PLAIN.name, {"id": 1, "c": 1}, "v", now=0)
+        assert winner is not None and winner.deleted and winner.local_deletion_time == 2_000
+        assert values(oracle.rows(KS, PLAIN.name, now=0), "v") == [(None,)]
+
+
 def test_tie_value_bytes_signed_in_3x_unsigned_in_4x() -> None:
     a = upsert(PLAIN, P, {"c": 1}, cell("b", b"\x80", 10))
     b = upsert(PLAIN, P, {"c": 1}, cell("b", b"\x7f", 10))

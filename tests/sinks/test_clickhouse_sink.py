@@ -27,6 +27,7 @@ from cassandra_cdc.schema.model import Schema, TableSchema
 from cassandra_cdc.simulator.schemas import BENCHMARK_CQL
 from cassandra_cdc.sinks.base import ChangeBatch, ConflictRules, SinkError, ValueOutOfRangeError
 from cassandra_cdc.sinks.clickhouse.client import ClickHouseClient, HttpClient
+from cassandra_cdc.sinks.clickhouse.ddl import RESOLVED_CELL
 from cassandra_cdc.sinks.clickhouse.writer import ClickHouseSink
 from tests.sinks.clickhouse_support import assert_same, engine_now, view_rows, workload_changes
 
@@ -356,6 +357,119 @@ def test_purge_drops_old_tombstones_and_what_they_shadow(client: ClickHouseClien
     assert view_rows(client, t) == before
     left = client.query(f"SELECT count() FROM `{t.keyspace}`.t__cells FINAL WHERE fact != 6")[0][0]
     assert left == 2  # row b's liveness and value
+
+
+def _tomb(column: str, ts_seconds: int, ldt: int, **kw: Any) -> CellChange:
+    return CellChange(column, None, ts_seconds * 10**6, deleted=True, local_deletion_time=ldt, **kw)
+
+
+def _stored_cells(client: ClickHouseClient, t: TableSchema) -> list[tuple[Any, ...]]:
+    """(partition key text, column, kind, exp) of each stored cell's winning version."""
+    ident = "pk, rk, ck, fact, col, path"
+    cells = f"`{t.keyspace}`.t__cells"
+    rows = client.query(
+        f"SELECT k.keys[1], f.col, f.c.3, f.c.6 FROM (SELECT {ident}, {RESOLVED_CELL} FROM {cells} "
+        f"GROUP BY {ident}) AS f INNER JOIN (SELECT pk, any(keys) AS keys FROM {cells} WHERE fact = 6 GROUP BY pk) "
+        "AS k ON f.pk = k.pk WHERE f.fact = 0"
+    )
+    return sorted(tuple(r) for r in rows)
+
+
+@pytest.mark.parametrize("rules", [ConflictRules.CASSANDRA_4, ConflictRules.CASSANDRA_3])
+def test_equal_timestamp_tombstones_keep_the_later_local_deletion_time(
+    client: ClickHouseClient, rules: ConflictRules
+) -> None:
+    schema = _fresh(HAND_CQL)
+    t = _table(schema, "t")
+    t.gc_grace_seconds = 100
+    ck = {"c1": 1, "c2": "a"}
+    early, late = _tomb("v", 1_000, 1_000), _tomb("v", 1_000, 9_990)
+    el_early, el_late = (_tomb("st", 1_000, ldt, path="q", has_path=True) for ldt in (1_000, 9_990))
+    expired = CellChange("v", 7, 1_000 * 10**6, ttl=10, expires_at=1_010)
+    sink = _sink(client, schema, rules)
+    keys = {"k": "a"}, {"k": "b"}, {"k": "c"}
+    _apply(sink, [_row(t, keys[0], ck, cells=[early, el_early]), _row(t, keys[0], ck, cells=[late, el_late])])
+    _apply(sink, [_row(t, keys[1], ck, cells=[late, el_late])])
+    _apply(sink, [_row(t, keys[1], ck, cells=[early, el_early])])
+    # An expired cell at the same timestamp: the tombstone wins and keeps its deletion time.
+    _apply(sink, [_row(t, keys[2], ck, cells=[expired, late])])
+    want = [(k, col, 2, 9_990) for k in ("a", "b") for col in ("st", "v")] + [("c", "v", 2, 9_990)]
+    assert _stored_cells(client, t) == want
+    # Past the grace of the earlier deletion time only: nothing goes.
+    assert sink.purge(10_000) == 0
+    assert _stored_cells(client, t) == want
+    # Past the later one: all go.
+    assert sink.purge(10_100) == 5
+    assert _stored_cells(client, t) == []
+
+
+@pytest.mark.parametrize("rules", [ConflictRules.CASSANDRA_4, ConflictRules.CASSANDRA_3])
+def test_purge_goes_by_the_tombstones_local_deletion_time(client: ClickHouseClient, rules: ConflictRules) -> None:
+    schema = _fresh(HAND_CQL)
+    t = _table(schema, "t")
+    t.gc_grace_seconds = 100
+    ck = {"c1": 1, "c2": "a"}
+    live = CellChange("b", b"x", 10)
+    element: dict[str, Any] = {"path": "q", "has_path": True}
+    changes = [
+        # a: written long ago (client timestamp) but deleted recently; b: the reverse.
+        _row(t, {"k": "a"}, ck, cells=[live, _tomb("v", 1_000, 9_990), _tomb("st", 1_000, 9_990, **element)]),
+        _row(t, {"k": "b"}, ck, cells=[live, _tomb("v", 9_990, 1_000), _tomb("st", 9_990, 1_000, **element)]),
+        # Row deletions too: c deleted recently at an old timestamp, d the reverse.
+        _row(t, {"k": "c"}, ck, op=Op.DELETE, row_deletion=Deletion(1_000 * 10**6, 9_990)),
+        _row(t, {"k": "d"}, ck, op=Op.DELETE, row_deletion=Deletion(9_990 * 10**6, 1_000)),
+    ]  # fmt: skip
+    sink = _sink(client, schema, rules)
+    _apply(sink, changes)
+    assert sink.purge(10_000) == 3  # b's two tombstones, d's deletion
+    assert [r[:2] for r in _stored_cells(client, t)] == [("a", "b"), ("a", "st"), ("a", "v"), ("b", "b")]
+    row_deletions = client.query(
+        f"SELECT count() FROM (SELECT DISTINCT pk FROM `{t.keyspace}`.t__cells WHERE fact = 2)"
+    )
+    assert row_deletions == [(1,)]  # c's
+    # The kept tombstones still shadow late copies of older writes.
+    zombies = [CellChange("v", 1, 500 * 10**6), CellChange("st", None, 500 * 10**6, path="q", has_path=True)]
+    _apply(sink, [_row(t, {"k": "a"}, ck, cells=zombies), _row(t, {"k": "c"}, ck, cells=zombies)])
+    got = {r["k"]: (r["v"], r["st"]) for r in view_rows(client, t)}
+    assert got[b"a"] == (None, None) and b"c" not in got
+
+
+def test_grace_seconds_shorter_than_gc_grace_purges_earlier(client: ClickHouseClient) -> None:
+    schema = _fresh(HAND_CQL)
+    t = _table(schema, "t")
+    t.gc_grace_seconds = 864_000
+    ck = {"c1": 1, "c2": "a"}
+    changes = [_row(t, {"k": "a"}, ck, cells=[CellChange("b", b"x", 10), _tomb("v", 9_000, 9_000)])]
+    default = _sink(client, schema)
+    _apply(default, changes)
+    assert default.purge(10_000) == 0  # within the table's gc_grace
+    short = ClickHouseSink(client, name=f"sink{next(_counter)}", grace_seconds=100)
+    short.start(list(schema.tables.values()))
+    assert short.purge(10_000) == 1
+    assert [r[:2] for r in _stored_cells(client, t)] == [("a", "b")]
+
+
+def test_runner_passes_tombstone_grace_to_the_clickhouse_sink(clickhouse_server: Any, client: ClickHouseClient) -> None:
+    from cassandra_cdc.config.model import ClickHouseSinkSettings
+    from cassandra_cdc.pipeline.runner import build_sink
+
+    schema = _fresh(HAND_CQL)
+    t = _table(schema, "t")
+    ck = {"c1": 1, "c2": "a"}
+    settings = ClickHouseSinkSettings.model_validate(
+        {"type": "clickhouse", "url": clickhouse_server.url, "tombstone_grace": 100}
+    )
+    sink = build_sink(f"sink{next(_counter)}", settings)
+    assert isinstance(sink, ClickHouseSink) and sink.grace_seconds == 100
+    try:
+        sink.start(list(schema.tables.values()))
+        sink.write_batch(
+            ChangeBatch([_row(t, {"k": "a"}, ck, cells=[CellChange("b", b"x", 10), _tomb("v", 9_000, 9_000)])])
+        )
+        sink.flush()
+        assert sink.purge(10_000) == 1  # the table's gc_grace (864000) would keep it
+    finally:
+        sink.close()
 
 
 # --- buffering and the background insert -----------------------------------------------------------------

@@ -56,7 +56,7 @@ def test_order_key_vectors() -> None:
 
 
 def test_cell_ranks_follow_each_rule_set() -> None:
-    plain = dict(deleted=False, expiring=False, expires_at=None)
+    plain = dict(deleted=False, expiring=False, ldt=None)
     r4 = lambda ts, raw, **kw: cell_rank(ConflictRules.CASSANDRA_4, ts, raw=raw, **{**plain, **kw})  # noqa: E731
     r3 = lambda ts, raw, **kw: cell_rank(ConflictRules.CASSANDRA_3, ts, raw=raw, **{**plain, **kw})  # noqa: E731
     # Higher timestamp wins whatever the value; negative timestamps order below positive ones.
@@ -65,7 +65,12 @@ def test_cell_ranks_follow_each_rule_set() -> None:
     assert r4(1, b"\x80") > r4(1, b"\x7f") and r3(1, b"\x7f") > r3(1, b"\x80") and r3(1, b"ab") > r3(1, b"a")
     # 4.0+: tombstone > expiring > plain at equal timestamps, whatever the values.
     tomb = r4(1, b"", deleted=True)
-    exp = r4(1, b"\x00", expiring=True, expires_at=5)
-    assert tomb > exp > r4(1, b"\xff") and r4(1, b"\x00", expiring=True, expires_at=6) > exp
+    exp = r4(1, b"\x00", expiring=True, ldt=5)
+    assert tomb > exp > r4(1, b"\xff") and r4(1, b"\x00", expiring=True, ldt=6) > exp
     # 3.x: a tombstone beats any value; between values the greater wins before the expiry time.
-    assert r3(1, b"", deleted=True) > r3(1, b"\xff") and r3(1, b"\x02", expiring=True, expires_at=5) > r3(1, b"\x01")
+    assert r3(1, b"", deleted=True) > r3(1, b"\xff") and r3(1, b"\x02", expiring=True, ldt=5) > r3(1, b"\x01")
+    # Two tombstones at one timestamp: the later local deletion time wins under both rule sets.
+    assert (
+        r4(1, b"", deleted=True, ldt=200) > r4(1, b"", deleted=True, ldt=100) > r4(1, b"\xff", expiring=True, ldt=300)
+    )
+    assert r3(1, b"", deleted=True, ldt=200) > r3(1, b"", deleted=True, ldt=100) > r3(1, b"\xff")

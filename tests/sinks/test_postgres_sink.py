@@ -372,3 +372,68 @@ def test_purge_keeps_the_final_state(env: Env) -> None:
     assert state_rows is not None and after is not None and after[0] < state_rows[0]
     assert env.conn.execute(f'SELECT count(*) FROM "{env.ks}".d__ranges').fetchone() == (0,)
     env.check("t", "d")
+
+
+def _tomb(column: str, ts_seconds: int, ldt: int, **kw: Any) -> CellChange:
+    return cell(column, None, ts_seconds * 1_000_000, deleted=True, local_deletion_time=ldt, **kw)
+
+
+@pytest.mark.parametrize("rules", [ConflictRules.CASSANDRA_3, ConflictRules.CASSANDRA_4])
+def test_equal_timestamp_tombstones_keep_the_later_local_deletion_time(
+    postgres_server: Any, rules: ConflictRules
+) -> None:
+    e = Env(postgres_server.dsn, "k_" + uuid.uuid4().hex[:10], rules)
+    try:
+        t = e.tables["t"]
+        early, late = _tomb("v", 1_000, 1_000), _tomb("v", 1_000, 9_990)
+        e.write(row(t, 1, {"ck": 1}, cells=[early]), row(t, 1, {"ck": 1}, cells=[late]))  # folded in one batch
+        e.write(row(t, 2, {"ck": 1}, cells=[late]))  # merged by the upsert, in both orders
+        e.write(row(t, 2, {"ck": 1}, cells=[early]))
+        e.write(row(t, 3, {"ck": 1}, cells=[early]))
+        e.write(row(t, 3, {"ck": 1}, cells=[late]))
+        # An expired cell at the same timestamp: the tombstone wins and keeps its own deletion time
+        # (3.x keeps the earliest expiry only between non-tombstones).
+        expired = cell("v", "x", 1_000 * 1_000_000, ttl=10, expires_at=1_010)
+        e.write(row(t, 4, {"ck": 1}, cells=[expired, late]))
+        e.write(row(t, 5, {"ck": 1}, cells=[late]))
+        e.write(row(t, 5, {"ck": 1}, cells=[expired]))
+        # Elements: the same for a set element's tombstones.
+        e.write(row(t, 6, {"ck": 1}, cells=[_tomb("st", 1_000, 9_990, path="q", has_path=True)]))
+        e.write(row(t, 6, {"ck": 1}, cells=[_tomb("st", 1_000, 1_000, path="q", has_path=True)]))
+        state = f'SELECT pk, v__del, v__exp FROM "{e.ks}".t__state ORDER BY pk'
+        assert e.conn.execute(state).fetchall() == [(pk, True, 9_990) for pk in (1, 2, 3, 4, 5)] + [(6, None, None)]
+        assert e.conn.execute(f'SELECT del, exp FROM "{e.ks}".t__elements').fetchall() == [(True, 9_990)]
+        e.check("t")
+        # Past the grace of the earlier deletion time only: the tombstones stay, since they keep the later one.
+        e.sink.grace_seconds = 100
+        e.sink.purge(now=10_000)
+        assert e.conn.execute(state).fetchall()[:5] == [(pk, True, 9_990) for pk in (1, 2, 3, 4, 5)]
+        assert e.conn.execute(f'SELECT del, exp FROM "{e.ks}".t__elements').fetchall() == [(True, 9_990)]
+    finally:
+        e.close()
+
+
+@pytest.mark.parametrize("rules", [ConflictRules.CASSANDRA_3, ConflictRules.CASSANDRA_4])
+def test_purge_goes_by_the_tombstones_local_deletion_time(postgres_server: Any, rules: ConflictRules) -> None:
+    e = Env(postgres_server.dsn, "k_" + uuid.uuid4().hex[:10], rules)
+    try:
+        t = e.tables["t"]
+        live = [cell("w", 1, 10)]
+        # pk 1: written long ago (client timestamp) but deleted recently; pk 2: the reverse.
+        e.write(row(t, 1, {"ck": 1}, cells=[*live, _tomb("v", 1_000, 9_990)]))
+        e.write(row(t, 2, {"ck": 1}, cells=[*live, _tomb("v", 9_990, 1_000)]))
+        e.write(row(t, 3, {"ck": 1}, cells=[*live, _tomb("st", 1_000, 9_990, path="q", has_path=True)]))
+        e.write(row(t, 4, {"ck": 1}, cells=[*live, _tomb("st", 9_990, 1_000, path="q", has_path=True)]))
+        e.sink.grace_seconds = 100
+        assert e.sink.purge(now=10_000) > 0
+        state = f'SELECT pk, v__del FROM "{e.ks}".t__state ORDER BY pk'
+        assert e.conn.execute(state).fetchall() == [(1, True), (2, None), (3, None), (4, None)]
+        elements = f'SELECT _pk FROM "{e.ks}".t__elements'
+        assert [bytes(r[0]) for r in e.conn.execute(elements).fetchall()] == [(3).to_bytes(4, "big")]
+        # The kept tombstone still shadows a late copy of an older write.
+        zombie = [cell("v", "zombie", 500 * 1_000_000), cell("st", None, 500 * 1_000_000, path="q", has_path=True)]
+        e.write(row(t, 1, {"ck": 1}, cells=zombie[:1]), row(t, 3, {"ck": 1}, cells=zombie[1:]))
+        got = e.conn.execute(f'SELECT pk, v, st FROM "{e.ks}".t ORDER BY pk').fetchall()
+        assert got[0] == (1, None, None) and got[2] == (3, None, None)
+    finally:
+        e.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import random
 import uuid
@@ -10,7 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from cassandra_cdc.changes.model import SourcePosition
+from cassandra_cdc.changes.model import CellChange, Op, RowChange, SourcePosition
+from cassandra_cdc.schema.cql_file import parse_cql_schema
 from cassandra_cdc.simulator.schemas import benchmark_schema
 from cassandra_cdc.sinks.base import ChangeBatch
 from cassandra_cdc.sinks.timescale import HypertableOptions, TimescaleSink
@@ -52,3 +54,40 @@ def test_hypertable_sink_converges_with_replays(timescale_server: Any, caplog: p
         sink.close()
     with psycopg.connect(timescale_server.dsn, autocommit=True, **timescale_server.connect_kwargs()) as conn:
         assert [view_rows(conn, t, name) for t in tables] == before
+
+
+def test_tombstone_local_deletion_time_orders_ties_and_purge(timescale_server: Any) -> None:
+    """Equal-timestamp tombstones keep the later deletion time; purge goes by it, not the write time."""
+    ks = "tsl_" + uuid.uuid4().hex[:8]
+    schema, _ = parse_cql_schema(
+        f"CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}};\n"
+        f"CREATE TABLE {ks}.r (id int, ts timestamp, v text, w int, PRIMARY KEY (id, ts));"
+    )
+    table = next(iter(schema.tables.values()))
+    at = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+
+    def change(pk: int, *cells: CellChange) -> RowChange:
+        return RowChange(
+            ks, "r", table.id, Op.UPDATE, SourcePosition("n1", 1, pk), {"id": pk}, {"ts": at}, cells=list(cells)
+        )
+
+    def tomb(ts_seconds: int, ldt: int) -> CellChange:
+        return CellChange("v", None, ts_seconds * 1_000_000, deleted=True, local_deletion_time=ldt)
+
+    live = CellChange("w", 1, 10)
+    sink = TimescaleSink(
+        timescale_server.dsn, name=ks, hypertables={f"{ks}.r": HypertableOptions("ts")}, grace_seconds=100
+    )
+    sink.start([table])
+    try:
+        assert sink.is_hypertable(ks, "r")
+        sink.write_batch(ChangeBatch([change(1, live, tomb(1_000, 9_990)), change(1, tomb(1_000, 1_000))]))
+        sink.write_batch(ChangeBatch([change(2, live, tomb(1_000, 1_000))]))
+        sink.write_batch(ChangeBatch([change(2, tomb(1_000, 9_990))]))
+        sink.write_batch(ChangeBatch([change(3, live, tomb(9_990, 1_000))]))
+        sink.purge(now=10_000)
+    finally:
+        sink.close()
+    with psycopg.connect(timescale_server.dsn, autocommit=True, **timescale_server.connect_kwargs()) as conn:
+        got = conn.execute(f'SELECT id, v__del, v__exp FROM "{ks}".r__state ORDER BY id').fetchall()
+    assert got == [(1, True, 9_990), (2, True, 9_990), (3, None, None)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import uuid
@@ -149,6 +150,16 @@ def test_set_elements_are_paths_and_tombstones_match(masker: Masker) -> None:
     removed = one(masker, cell("tags", None, path="diabetic", deleted=True, raw=b""))
     assert added.path.startswith("hash_") and added.path == removed.path
     assert added.value is None and added.raw_value == b""
+
+
+def test_tombstones_keep_their_local_deletion_time(masker: Masker) -> None:
+    element = dataclasses.replace(cell("tags", None, path="diabetic", deleted=True, raw=b""), local_deletion_time=77)
+    simple = dataclasses.replace(cell("note", None, deleted=True, raw=b""), local_deletion_time=78)
+    masked = masker(change([element, simple]))
+    assert [c.local_deletion_time for c in masked.cells] == [77, 78]
+    assert masked.cells[0].path.startswith("hash_")
+    rendered = json.loads(redacted_repr(change([element]), masker))
+    assert rendered["cells"][0]["local_deletion_time"] == 77 and "diabetic" not in json.dumps(rendered)
 
 
 def test_map_keys_and_values(masker: Masker) -> None:

@@ -66,6 +66,8 @@ class CellChange:
 
     ``value`` is the typed Python value (None for a tombstone). ``path`` is the element's key:
     a list element's timeuuid, a set element, a map key, a UDT field name.
+    ``local_deletion_time`` is a tombstone's local deletion time (seconds; None for a live cell, and
+    for hand-made tombstones that lack it: see :meth:`deletion_time`).
     """
 
     column: str
@@ -79,6 +81,16 @@ class CellChange:
     counter_shards: tuple[CounterShard, ...] | None = None
     # The cell's bytes as Cassandra stored them: needed for Cassandra's tie-break on equal timestamps.
     raw_value: bytes = b""
+    local_deletion_time: int | None = None
+
+    def deletion_time(self) -> int:
+        """A tombstone's local deletion time in seconds (Cassandra's gc and 4.0+ tie-break use it).
+
+        A change that lacks it (hand-made) falls back to the write timestamp in seconds, floored.
+        """
+        if self.local_deletion_time is not None:
+            return self.local_deletion_time
+        return self.timestamp // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

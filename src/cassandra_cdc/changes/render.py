@@ -1,7 +1,8 @@
 """Renders row changes as the JSON objects `cassandra-cdc inspect` prints, one per changed row.
 
 Keys: segment, position, keyspace, table, op, key, cells, and the deletion info that applies
-(row_deletion, range, partition_deletion) plus the INSERT's primary-key liveness. Values use each
+(row_deletion, range, partition_deletion) plus the INSERT's primary-key liveness; a cell tombstone
+also shows its local_deletion_time. Values use each
 CQL type's natural JSON (schema.types); times are Cassandra's: writetime in microseconds since the
 epoch, expires_at and local deletion times as ISO-8601 UTC instants.
 """
@@ -40,6 +41,8 @@ def _cell_json(type_: CqlType | None, cell: CellChange) -> dict[str, Any]:
         "expires_at": iso_seconds(cell.expires_at) if cell.expires_at is not None else None,
         "deleted": cell.deleted,
     }
+    if cell.deleted and cell.local_deletion_time is not None:
+        rendered["local_deletion_time"] = iso_seconds(cell.local_deletion_time)
     if cell.counter_shards is not None:
         rendered["shards"] = [
             {"counter_id": str(s.counter_id), "clock": s.clock, "count": s.count, "kind": s.kind}

@@ -108,6 +108,7 @@ def _cell_change(table: TableSchema, column: ColumnSchema | None, cell: Cell) ->
         has_path=cell.path is not None,
         counter_shards=shards,
         raw_value=cell.value,
+        local_deletion_time=cell.local_deletion_time if deleted else None,
     )
 
 

@@ -33,6 +33,9 @@ class CellVersion:
     expires_at: int | None
     raw: bytes
     counter_shards: tuple[CounterShard, ...] | None = None
+    # A tombstone's local deletion time (seconds); None for other cells. Part of identity: two
+    # tombstones of one timestamp deleted at different times are different facts.
+    tombstone_ldt: int | None = None
     # The typed value is derived from ``raw``: it takes no part in identity.
     value: Any = field(default=None, compare=False, hash=False)
 
@@ -42,13 +45,11 @@ class CellVersion:
 
     @property
     def local_deletion_time(self) -> int:
-        """Cell.localDeletionTime: the expiry time of an expiring cell, NO_DELETION_TIME for a plain one.
-
-        A tombstone's own local deletion time is not in the change events; it only ever breaks ties
-        between two tombstones, which are both dead, so 0 stands in for it.
-        """
+        """Cell.localDeletionTime: a tombstone's deletion time, the expiry time of an expiring cell,
+        NO_DELETION_TIME for a plain one. A tombstone without one (hand-made changes) uses its write
+        time in seconds, as the sinks do."""
         if self.deleted:
-            return 0
+            return self.tombstone_ldt if self.tombstone_ldt is not None else self.timestamp // 1_000_000
         if self.expires_at is not None:
             return self.expires_at
         return NO_DELETION_TIME
@@ -66,6 +67,7 @@ class CellVersion:
             self.deleted,
             self.ttl,
             -1 if self.expires_at is None else self.expires_at,
+            -1 if self.tombstone_ldt is None else self.tombstone_ldt,
             self.raw,
             ()
             if self.counter_shards is None

@@ -260,6 +260,7 @@ class Oracle:
             expires_at=cell.expires_at,
             raw=raw,
             counter_shards=cell.counter_shards,
+            tombstone_ldt=cell.deletion_time() if cell.deleted else None,
             value=None if cell.deleted else cell.value,
         )
         return path_key, cell.path, version
@@ -312,6 +313,31 @@ class Oracle:
             if got == wanted:
                 return row
         return None
+
+    def cell_version(
+        self, keyspace: str, table: str, key: Mapping[str, Any], column: str, *, now: int
+    ) -> CellVersion | None:
+        """The winning version of a simple column's cell in the row (or static row) at ``key``, among
+        every version written to it, tombstones included and deletions not applied: what a sink keeps
+        for the cell and what its purge looks at (a tombstone's local deletion time)."""
+        facts = self._by_name.get((keyspace, table))
+        if facts is None:
+            raise OracleError(f"unknown table {keyspace}.{table}")
+        schema = facts.schema
+        pk = {c.name: key.get(c.name) for c in schema.partition_key}
+        pk_bytes, _ = self._key(schema, schema.partition_key, pk, "partition key", full=True)
+        partition = facts.partitions.get(pk_bytes)
+        if partition is None:
+            return None
+        col = schema.column(column)
+        if col is not None and col.kind is ColumnKind.STATIC:
+            row: _RowFacts | None = partition.static
+        else:
+            ck = {c.name: key.get(c.name) for c in schema.clustering}
+            ck_bytes, _ = self._key(schema, schema.clustering, ck, "clustering", full=True)
+            row = partition.rows.get(ck_bytes)
+        cell = row.cells.get(column, {}).get(None) if row is not None else None
+        return None if cell is None else reconcile(cell.versions, self.conflict_rules, now)
 
 
 class _Reader:

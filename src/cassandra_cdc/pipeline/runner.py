@@ -158,8 +158,6 @@ def build_sink(name: str, settings: SinkSettings) -> Sink:
     if isinstance(settings, ClickHouseSinkSettings):
         from cassandra_cdc.sinks.clickhouse.writer import ClickHouseSink
 
-        if settings.tombstone_grace is not None:
-            log.warning("sinks.%s.tombstone_grace: not supported by the ClickHouse sink; tables' gc_grace used", name)
         # It buffers across the lane's batches into large blocks; the lane counts only its durable positions.
         return ClickHouseSink(
             settings.url.get_secret_value(),
@@ -169,6 +167,7 @@ def build_sink(name: str, settings: SinkSettings) -> Sink:
             metadata_database=settings.metadata_database,
             flush_changes=settings.insert_changes,
             flush_interval=settings.insert_interval,
+            grace_seconds=settings.tombstone_grace,
         )
     raise PipelineSetupError(f"sinks.{name}.type: unknown sink type")
 

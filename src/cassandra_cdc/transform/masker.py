@@ -338,6 +338,8 @@ def redacted_dict(change: RowChange, masker: Masker | None) -> dict[str, Any]:
             item["value"] = _safe(plan, cell.column, cell.value)
         if cell.deleted:
             item["deleted"] = True
+            if cell.local_deletion_time is not None:
+                item["local_deletion_time"] = cell.local_deletion_time
         if cell.ttl:
             item["ttl"] = cell.ttl
         cells.append(item)

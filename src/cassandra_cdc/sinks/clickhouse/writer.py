@@ -121,9 +121,10 @@ class _TableWriter:
             raw = cell.raw_value
             ttl = cell.ttl
             if cell.deleted:
-                order = (2, 0, raw, 0) if rules4 else (1, 0, raw.translate(_SIGNED), 0)
+                ldt = cell.deletion_time()
+                order = (2, ldt, raw, 0) if rules4 else (1, 0, raw.translate(_SIGNED), ldt)
                 return (pk, rk, ck, ddl.CELL, name, b"", _NO_KEYS, b"", b"", KIND_TOMBSTONE, cell.timestamp, ttl,
-                        NO_DELETION_TIME, *order, b"", 0, 0)  # fmt: skip
+                        ldt, *order, b"", 0, 0)  # fmt: skip
             if value is None:
                 stored = b""
                 kind = KIND_EMPTY
@@ -225,7 +226,8 @@ class _TableWriter:
 
     @staticmethod
     def _deletion(pk: bytes, rk: int, ck: bytes, fact: int, col: bytes, path: bytes, d: Deletion, raw: bytes) -> Row:
-        return (pk, rk, ck, fact, col, path, _NO_KEYS, b"", b"", 0, d.timestamp, 0, NO_DELETION_TIME,
+        # ``exp`` holds the local deletion time, which purge compares with the cutoff.
+        return (pk, rk, ck, fact, col, path, _NO_KEYS, b"", b"", 0, d.timestamp, 0, d.local_deletion_time,
                 0, d.local_deletion_time, raw, 0, b"", 0, 0)  # fmt: skip
 
     def rows(self, change: RowChange, out: list[Row]) -> None:
@@ -258,7 +260,7 @@ class _TableWriter:
         if change.row_deletion is not None:
             d = change.row_deletion
             out.append((pk, rk, ck, ddl.ROW_DELETION, b"", b"", _NO_KEYS, b"", b"", int(change.shadowable),
-                        d.timestamp, 0, NO_DELETION_TIME, 0, d.local_deletion_time,
+                        d.timestamp, 0, d.local_deletion_time, 0, d.local_deletion_time,
                         b"\x00" if change.shadowable else b"\x01", 0, b"", 0, 0))  # fmt: skip
         for name, d in change.collection_deletions.items():
             if name not in self.codecs:
@@ -287,7 +289,7 @@ class _TableWriter:
         if t.is_counter:
             if cell.deleted:
                 out.append((pk, rk, ck, ddl.COUNTER_TOMBSTONE, col, b"", _NO_KEYS, b"", b"", 0, cell.timestamp, 0,
-                            NO_DELETION_TIME, 0, 0, b"", 0, b"", 0, 0))  # fmt: skip
+                            cell.deletion_time(), 0, 0, b"", 0, b"", 0, 0))  # fmt: skip
                 return
             for shard in cell.counter_shards or ():
                 kind = {"global": 0, "local": 1}.get(shard.kind, 2)
@@ -331,15 +333,18 @@ class _TableWriter:
             except (TypeError, ValueError) as exc:
                 raise SinkError(f"{self.table.qualified_name}: column {cell.column}: {exc}", retryable=False) from None
         expiring = not cell.deleted and (cell.ttl > 0 or cell.expires_at is not None)
-        exp = cell.expires_at if cell.expires_at is not None and not cell.deleted else NO_DELETION_TIME
+        # ``exp`` is Cassandra's Cell.localDeletionTime: a tombstone's deletion time, an expiry, or none.
+        if cell.deleted:
+            exp = cell.deletion_time()
+        else:
+            exp = cell.expires_at if cell.expires_at is not None else NO_DELETION_TIME
         kind = KIND_TOMBSTONE if cell.deleted else int(expiring)
         if not cell.deleted and cell.value is None and not isinstance(t, T.SetType):
             kind |= KIND_EMPTY
         if self.rules is ConflictRules.CASSANDRA_4:
-            ldt = 0 if cell.deleted else exp
-            order = (2 if cell.deleted else int(expiring), ldt, raw, 0)
+            order = (2 if cell.deleted else int(expiring), exp, raw, 0)
         else:
-            order = (int(cell.deleted), 0, raw.translate(_SIGNED), 0 if cell.deleted else exp)
+            order = (int(cell.deleted), 0, raw.translate(_SIGNED), exp)
         out.append((pk, rk, ck, ddl.CELL, col, path, _NO_KEYS, value, key, kind, cell.timestamp, cell.ttl, exp,
                     *order, b"", 0, 0))  # fmt: skip
 
@@ -367,7 +372,8 @@ class ClickHouseSink:
 
     Batches are converted at once (a value out of range fails its own batch) and buffered; the
     buffer is inserted as one block per table when it holds ``flush_changes`` changes or is
-    ``flush_interval`` seconds old, followed by the positions it completes. With ``background``
+    ``flush_interval`` seconds old, followed by the positions it completes. ``grace_seconds``: how long
+    :meth:`purge` keeps tombstones (default: each table's gc_grace_seconds). With ``background``
     the insert runs on a thread of its own while the next batches are converted (ClickHouse works
     in its own process, so the two overlap); at most one insert is in flight and one buffered, so
     memory stays bounded. :meth:`durable_positions` says what has reached ClickHouse; a crash
@@ -387,8 +393,10 @@ class ClickHouseSink:
         flush_interval: float = 1.0,
         background: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        grace_seconds: int | None = None,
     ) -> None:
         self.name = name
+        self.grace_seconds = grace_seconds  # purge grace; None: each table's gc_grace_seconds
         self.client = connect(target) if isinstance(target, str) else target
         self.rules = conflict_rules
         self.overrides = overrides or {}
@@ -486,7 +494,7 @@ class ClickHouseSink:
         from cassandra_cdc.sinks.clickhouse.purge import purge
 
         with self._client_lock:
-            return purge(self.client, [w.layout for w in self.writers.values()], now)
+            return purge(self.client, [w.layout for w in self.writers.values()], now, self.grace_seconds)
 
     def close(self) -> None:
         try:

@@ -6,7 +6,8 @@ Per table ``ks.t`` (schema ``ks``):
   typed key columns, the winning primary-key liveness (``_lv_*``), row deletion (``_rd_*``), the
   greatest covering range deletion (``_range_del_ts``) and per simple column ``c`` its winning
   cell: ``c`` (value), ``c__rank`` (bytes whose order is the conflict rules' order), ``c__ts``,
-  ``c__ttl``, ``c__exp`` (expiry, seconds), ``c__del`` (tombstone); per non-frozen collection or
+  ``c__ttl``, ``c__exp`` (Cassandra's local deletion time, seconds: an expiring cell's expiry or a
+  tombstone's deletion time), ``c__del`` (tombstone); per non-frozen collection or
   UDT its collection deletion (``c__cdel_*``). Counter columns keep only their tombstones here.
 - ``t__static``: the same for the static row, keyed by ``_pk``.
 - ``t__elements``: collection elements and UDT fields, one winning cell each.
@@ -270,15 +271,18 @@ class TableLayout:
         return [f"{q(c)} = CASE WHEN {wins} THEN excluded.{q(c)} ELSE t.{q(c)} END" for c in columns]
 
     def _cell_sets(self, name: str, *, with_value: bool, min_expiry: bool) -> list[str]:
-        rank, ts, exp = q(name + "__rank"), q(name + "__ts"), q(name + "__exp")
+        rank, ts, exp, dead = q(name + "__rank"), q(name + "__ts"), q(name + "__exp"), q(name + "__del")
         cols = ([name] if with_value else []) + [name + "__ts", name + "__ttl", name + "__del"]
         sets = self._pick(name + "__rank", cols)
         if min_expiry:
             # 3.x: at equal timestamps an expired cell beats a live one, so the cell dies at the
-            # earliest expiry among the versions written at the winning timestamp.
+            # earliest expiry among the versions written at the winning timestamp. A tombstone wins
+            # such ties and keeps its own local deletion time (held in the same column).
             sets.append(
                 f"{exp} = CASE WHEN excluded.{ts} IS NULL THEN t.{exp} "
                 f"WHEN t.{ts} IS NULL OR excluded.{ts} > t.{ts} THEN excluded.{exp} "
+                f"WHEN excluded.{ts} = t.{ts} AND (t.{dead} OR excluded.{dead}) "
+                f"THEN CASE WHEN {self._wins(rank)} THEN excluded.{exp} ELSE t.{exp} END "
                 f"WHEN excluded.{ts} = t.{ts} THEN LEAST(t.{exp}, excluded.{exp}) ELSE t.{exp} END"
             )
         else:
@@ -332,6 +336,8 @@ class TableLayout:
         if min_expiry:
             sets.append(
                 "exp = CASE WHEN excluded.ts > t.ts THEN excluded.exp "
+                f"WHEN excluded.ts = t.ts AND (t.del OR excluded.del) THEN CASE WHEN {self._wins('rank')} "
+                "THEN excluded.exp ELSE t.exp END "
                 "WHEN excluded.ts = t.ts THEN LEAST(t.exp, excluded.exp) ELSE t.exp END"
             )
         else:

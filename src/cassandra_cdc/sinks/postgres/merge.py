@@ -55,22 +55,36 @@ def _escaped(raw: bytes) -> bytes:
     return raw.replace(b"\x00", b"\x00\xff") + b"\x00\x00"
 
 
-def _cell_rank_4(ts: int, deleted: bool, expiring: bool, expires_at: int | None, raw: bytes) -> bytes:
-    ldt = 0 if deleted else (expires_at if expires_at is not None else NO_DELETION_TIME)
-    return _u64(ts) + bytes((deleted or expiring, deleted)) + _u64(ldt) + raw
+# ``ldt`` below is Cassandra's Cell.localDeletionTime: a tombstone's deletion time, an expiring
+# cell's expiry, None for a plain cell (NO_DELETION_TIME).
 
 
-def _cell_rank_3(ts: int, deleted: bool, expiring: bool, expires_at: int | None, raw: bytes) -> bytes:
-    ldt = 0 if deleted else (expires_at if expires_at is not None else NO_DELETION_TIME)
-    return _u64(ts) + bytes((deleted,)) + _escaped(raw.translate(_XOR80)) + _u64(ldt)
+def _cell_rank_4(ts: int, deleted: bool, expiring: bool, ldt: int | None, raw: bytes) -> bytes:
+    return _u64(ts) + bytes((deleted or expiring, deleted)) + _u64(NO_DELETION_TIME if ldt is None else ldt) + raw
 
 
-def cell_rank(
-    rules: ConflictRules, ts: int, deleted: bool, expiring: bool, expires_at: int | None, raw: bytes
-) -> bytes:
+def _cell_rank_3(ts: int, deleted: bool, expiring: bool, ldt: int | None, raw: bytes) -> bytes:
+    return (
+        _u64(ts) + bytes((deleted,)) + _escaped(raw.translate(_XOR80)) + _u64(NO_DELETION_TIME if ldt is None else ldt)
+    )
+
+
+def cell_rank(rules: ConflictRules, ts: int, deleted: bool, expiring: bool, ldt: int | None, raw: bytes) -> bytes:
     """The rank of a cell version under ``rules``: a greater rank wins."""
     rank = _cell_rank_4 if rules is ConflictRules.CASSANDRA_4 else _cell_rank_3
-    return rank(ts, deleted, expiring, expires_at, raw)
+    return rank(ts, deleted, expiring, ldt, raw)
+
+
+def _same_ts_expiry(current_deleted: bool, new_deleted: bool, current: int | None, new: int | None) -> int | None:
+    """3.x, two versions at the winning timestamp, the new one winning: the expiry to keep.
+
+    Between live/expiring versions the earliest expiry (an expired one wins the tie, so the cell dies
+    then). A tombstone wins every such tie and keeps its own deletion time (the column holds
+    Cell.localDeletionTime), which purge compares with the cutoff.
+    """
+    if current_deleted or new_deleted:
+        return new
+    return _min_expiry(current, new)
 
 
 # An element key's (path bytes, order bytes, key JSON, key text, value type or None for set elements).
@@ -463,7 +477,8 @@ class TableMerger:
             raw = cell.raw_value
             if deleted:
                 value = None
-                rank = _R4(ts + _BIAS, 1, 1, _BIAS) + raw
+                exp = cell.deletion_time()  # stored where an expiry goes: both are Cell.localDeletionTime
+                rank = _R4(ts + _BIAS, 1, 1, exp + _BIAS) + raw
             else:
                 value = cell.value
                 if value is not None:
@@ -505,7 +520,7 @@ class TableMerger:
                 f"{self.qualified}: cell for collection column {cell.column} has no element key", retryable=False
             )
         deleted = cell.deleted
-        expires_at = cell.expires_at
+        expires_at = cell.deletion_time() if deleted else cell.expires_at
         ts = cell.timestamp
         raw = cell.raw_value
         if not raw and not deleted and cell.value is not None and not plan.is_counter:
@@ -522,9 +537,9 @@ class TableMerger:
         current = row[rank_at]
         if current is None or rank > current:
             if self.min_expiry and current is not None and row[rank_at + 1] == ts:
-                fields[-2] = _min_expiry(row[rank_at + 3], expires_at)
+                fields[-2] = _same_ts_expiry(row[rank_at + 4], deleted, row[rank_at + 3], expires_at)
             row[base : base + len(fields)] = fields
-        elif self.min_expiry and row[rank_at + 1] == ts:
+        elif self.min_expiry and row[rank_at + 1] == ts and not deleted and not row[rank_at + 4]:
             row[rank_at + 3] = _min_expiry(row[rank_at + 3], expires_at)
 
     def _serialize_value(self, value_type: T.CqlType, cell: CellChange) -> bytes:
@@ -568,7 +583,7 @@ class TableMerger:
         if not raw and not deleted and cell.value is not None:
             raw = self._serialize_value(value_type or T.EMPTY, cell)
         ts = cell.timestamp
-        expires_at = cell.expires_at
+        expires_at = cell.deletion_time() if deleted else cell.expires_at
         rank = self._rank(ts, deleted, not deleted and (cell.ttl > 0 or expires_at is not None), expires_at, raw)
         key = (pk, ck, plan.name, path_bytes)
         current = self.staged.elements.get(key)
@@ -592,9 +607,11 @@ class TableMerger:
         same_ts = current[9] == ts
         if rank > current[8]:
             fields = [pk, ck, plan.name, path_bytes, ord_bytes, key_json, key_text, value_json, rank, ts, cell.ttl]
-            fields += [_min_expiry(current[11], expires_at) if self.min_expiry and same_ts else expires_at, deleted]
+            if self.min_expiry and same_ts:
+                expires_at = _same_ts_expiry(current[12], deleted, current[11], expires_at)
+            fields += [expires_at, deleted]
             self.staged.elements[key] = fields
-        elif self.min_expiry and same_ts:
+        elif self.min_expiry and same_ts and not deleted and not current[12]:
             current[11] = _min_expiry(current[11], expires_at)
 
     def _shard(self, column: str, shard: CounterShard, ts: int, pk: bytes, ck: bytes) -> None:

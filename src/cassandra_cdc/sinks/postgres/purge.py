@@ -2,7 +2,9 @@
 
 Order matters: data a deletion shadows goes first (while the deletion still stands), then the
 deletions whose local deletion time is older than the cutoff, then rows left empty. A tombstone
-cell carries no local deletion time in the change events, so its write timestamp stands in for it.
+cell's local deletion time is kept where an expiring cell keeps its expiry (``__exp``: both are
+Cassandra's Cell.localDeletionTime); tombstones stored before it was kept there (null) fall back to
+their write timestamp.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def _cell_statements(
         sets = ", ".join(f"{q(f)} = NULL" for f in fields)
         out.append(
             f"UPDATE {rel} s SET {sets} WHERE {ts} IS NOT NULL AND ({ts} <= {eff} "
-            f"OR ({dead} AND {ts} < {cutoff * 1_000_000}) OR ({exp} IS NOT NULL AND {exp} < {cutoff}))"
+            f"OR ({dead} AND {exp} IS NULL AND {ts} < {cutoff * 1_000_000}) OR {exp} < {cutoff})"
         )
     return out
 
@@ -50,8 +52,8 @@ def _row_statements(layout: TableLayout, rel: str, cutoff: int, *, is_static: bo
 
 def _element_statements(layout: TableLayout, cutoff: int) -> list[str]:
     out = [
-        f"DELETE FROM {layout.elements} e WHERE (e.del AND e.ts < {cutoff * 1_000_000}) "
-        f"OR (e.exp IS NOT NULL AND e.exp < {cutoff})"
+        f"DELETE FROM {layout.elements} e WHERE (e.del AND e.exp IS NULL AND e.ts < {cutoff * 1_000_000}) "
+        f"OR e.exp < {cutoff}"
     ]
     for rel, columns, is_static in (
         (layout.state, layout.complex, False),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
@@ -127,6 +128,9 @@ class PostgresSink:
         self.layouts: dict[tuple[str, str], TableLayout] = {}
         self._conn: psycopg.Connection[Any] | None = None
         self._staging: dict[tuple[str, str], dict[str, str]] = {}
+        # Staging names of this sink's own: PGlite serves every client one shared session, where
+        # another sink's temporary tables (of other layouts) may already hold the plain names.
+        self._stage_prefix = f"cdc_stage_{uuid.uuid4().hex[:8]}"
         self._plans: dict[tuple[str, str], TablePlan] = {}
         self._pool: ThreadPoolExecutor | None = None
         self.pipeline_chunk = pipeline_chunk
@@ -173,7 +177,7 @@ class PostgresSink:
                 continue
             if kind == "ranges" and not layout.clustering:
                 continue
-            name = f"pg_temp.{q(f'cdc_stage_{index}_{kind}')}"
+            name = f"pg_temp.{q(f'{self._stage_prefix}_{index}_{kind}')}"
             cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (LIKE {source}) ON COMMIT DELETE ROWS")
             names[kind] = name
         self._staging[key] = names
