@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -60,16 +61,23 @@ def _clickhouse_position(url: str) -> tuple[int, int] | None:
     return (position.segment_id, position.position) if position else None
 
 
-def _start(config: Path, failpoint: bool) -> subprocess.Popen[bytes]:
+def _all_at(end: tuple[int, int], positions: Callable[[], dict[str, tuple[int, int] | None]]) -> bool:
+    # PGlite serves one session at a time: polling it every 50 ms would slow the lane being waited for.
+    time.sleep(0.5)
+    return set(positions().values()) == {end}
+
+
+def _start(config: Path, failpoint: bool, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
     if failpoint:
         env["CDC_FAILPOINT"] = f"{AFTER_DATA_BEFORE_POSITION}:3"
-    return subprocess.Popen(
-        [sys.executable, "-c", "from cassandra_cdc.cli import main; main()", "run", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-c", "from cassandra_cdc.cli import main; main()", "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
 
 
 @pytest.mark.timeout(600)
@@ -107,7 +115,7 @@ def test_sigkilled_pipeline_converges_exactly(
     self_killed = 0
     writer_started = False
     for run in range(KILLS):
-        process = _start(tmp_path / "pipeline.yaml", failpoint=run in FAILPOINT_RUNS)
+        process = _start(tmp_path / "pipeline.yaml", failpoint=run in FAILPOINT_RUNS, log=tmp_path / f"run-{run}.log")
         if not writer_started:
             writer.start()
             writer_started = True
@@ -126,17 +134,22 @@ def test_sigkilled_pipeline_converges_exactly(
     last = node.positions[-1]
     end = (last.segment_id, last.position)
     ts_connect = timescale_server.connect_kwargs()
-    process = _start(tmp_path / "pipeline.yaml", failpoint=False)
+    final_log = tmp_path / "final-run.log"
+    process = _start(tmp_path / "pipeline.yaml", failpoint=False, log=final_log)
+
+    def positions() -> dict[str, tuple[int, int] | None]:
+        return {
+            "warehouse": _position(postgres_server.dsn, "warehouse"),
+            "olap": _clickhouse_position(clickhouse_server.url),
+            "series": _position(timescale_server.dsn, "series", **ts_connect),
+        }
+
     try:
-        wait_for(
-            lambda: (
-                _position(postgres_server.dsn, "warehouse") == end
-                and _clickhouse_position(clickhouse_server.url) == end
-                and _position(timescale_server.dsn, "series", **ts_connect) == end
-            ),
-            300,
-            "every sink to reach the end of the log",
-        )
+        try:
+            wait_for(lambda: _all_at(end, positions), 300, "every sink to reach the end of the log")
+        except AssertionError as exc:
+            tail = final_log.read_text(errors="replace")[-4000:]
+            raise AssertionError(f"{exc}: end {end}, positions {positions()}; its log ends:\n{tail}") from None
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     finally:
