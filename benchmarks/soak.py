@@ -10,7 +10,12 @@ process with retention deleting consumed segments. Every ``--sample`` seconds on
 process's RSS, each sink's backlog (durable bytes not yet committed) and cdc_raw's size. At the
 end the writer stops, the sinks are given a minute to catch up, and the summary follows. The last
 line is the RSS growth between the end of the warm-up (default: a fifth of the run, at least one
-sample) and the end: ``rss_growth_pct: N``.
+sample) and the end: ``rss_growth_pct: N``; the line before it, the least-squares slope of the RSS
+after the warm-up (less sensitive to one noisy sample than the two ends).
+
+The warm-up must cover the bounded caches' filling: the workload's 20,000 partitions per table
+reach the sinks' key caches (and the workload generator's) within about four minutes at 1,000
+changes/s, proportionally later at lower rates: at 300 changes/s, give a warm-up of 10 minutes or more.
 """
 
 from __future__ import annotations
@@ -49,6 +54,16 @@ def rss_bytes() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def rss_slope(samples: list[tuple[float, int]]) -> float:
+    """Least-squares slope of RSS over time (bytes per second); 0 with fewer than two samples."""
+    if len(samples) < 2:
+        return 0.0
+    mean_t = sum(t for t, _ in samples) / len(samples)
+    mean_r = sum(r for _, r in samples) / len(samples)
+    spread = sum((t - mean_t) ** 2 for t, _ in samples)
+    return sum((t - mean_t) * (r - mean_r) for t, r in samples) / spread if spread else 0.0
 
 
 def changes_per_mutation(schema: Schema, seed: int) -> float:
@@ -199,6 +214,7 @@ def main() -> None:
         base, end, peak = after_warmup[0], samples[-1][1], max(rss for _, rss in samples)
         print(f"rss: after warm-up {base / 1e6:.1f} MB, end {end / 1e6:.1f} MB, peak {peak / 1e6:.1f} MB")
         print(f"elapsed: {elapsed:.0f}s")
+        print(f"rss_slope_mb_per_min: {rss_slope([(t, rss) for t, rss in samples if t >= warmup]) * 60 / 1e6:.2f}")
         print(f"rss_growth_pct: {100 * (end - base) / base:.1f}")
     finally:
         for server in servers:
