@@ -43,7 +43,7 @@ MUTATIONS = 10_500  # each mutation makes at least one change
 
 
 def _position(dsn: str, sink: str, **connect: object) -> tuple[int, int] | None:
-    with psycopg.connect(dsn, **connect) as conn:  # type: ignore[arg-type]
+    with psycopg.connect(dsn, connect_timeout=10, **connect) as conn:  # type: ignore[arg-type]
         try:
             row = conn.execute(
                 "SELECT segment_id, position FROM public.cdc_sink_positions WHERE sink = %s AND node = 'n1'", (sink,)
@@ -82,6 +82,15 @@ def _start(config: Path, failpoint: bool, log: Path) -> subprocess.Popen[bytes]:
 
 @pytest.mark.timeout(600)
 def test_sigkilled_pipeline_converges_exactly(
+    tmp_path: Path, postgres_server: PostgresServer, clickhouse_server: ClickHouseWorker
+) -> None:
+    # A TimescaleDB (PGlite) of its own: PGlite is one session for every client, so clients of other
+    # tests and this test's killed processes must not meet in it.
+    with TimescaleServer() as timescale_server:
+        _sigkilled_pipeline_converges_exactly(tmp_path, postgres_server, clickhouse_server, timescale_server)
+
+
+def _sigkilled_pipeline_converges_exactly(
     tmp_path: Path,
     postgres_server: PostgresServer,
     clickhouse_server: ClickHouseWorker,

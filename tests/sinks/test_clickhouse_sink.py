@@ -511,10 +511,7 @@ def test_a_failed_background_insert_is_reported_retried_and_loses_nothing(client
     sink.write_batch(batches[0])
     # The next call retries it at once; that fails too, so the error surfaces before the batch is taken
     # (the lane retries the call with backoff).
-    deadline = 50
-    while sink._in_flight is not None and not sink._in_flight.done() and deadline:
-        sink._in_flight.exception(timeout=0.1)
-        deadline -= 1
+    sink._inserts.join(timeout=30)
     with pytest.raises(SinkError) as failed:
         sink.write_batch(batches[1])
     assert failed.value.retryable and "connection reset" in str(failed.value)
@@ -541,8 +538,8 @@ def test_durable_positions_lag_the_buffer_until_it_is_inserted(client: ClickHous
     now[0] += 5
     sink.flush_if_due()  # due: the buffer goes to ClickHouse (on the insert thread)
     sink.write_batch(ChangeBatch(changes[100:], {"n1": SourcePosition("n1", 1, 200)}))
-    assert sink._in_flight is not None
-    sink._in_flight.result(timeout=30)
+    assert not sink._inserts.idle
+    sink._inserts.join(timeout=30)
     assert sink.durable_positions() == {"n1": SourcePosition("n1", 1, 100)}
     sink.close()
     assert ClickHouseSink(client, name=sink.name).committed_positions() == {"n1": SourcePosition("n1", 1, 200)}

@@ -53,6 +53,7 @@ class TimescaleSink(PostgresSink):
         grace_seconds: int | None = None,
         loader: Loader | None = None,
         connect_kwargs: dict[str, Any] | None = None,
+        background: bool = False,
     ) -> None:
         super().__init__(
             dsn,
@@ -64,6 +65,7 @@ class TimescaleSink(PostgresSink):
             grace_seconds=grace_seconds,
             loader=loader or InsertLoader(),
             connect_kwargs={"prepare_threshold": None, **(connect_kwargs or {})},
+            background=background,
         )
         self.hypertables = hypertables or {}
         self.plain_tables: list[str] = []  # tables left plain (no valid time column), for reports

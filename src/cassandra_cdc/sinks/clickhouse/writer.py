@@ -9,17 +9,16 @@ per table per ``flush_interval`` seconds, or ``flush_changes`` changes), as Clic
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from cassandra_cdc.changes.model import Bound, CellChange, Deletion, RowChange, SourcePosition
 from cassandra_cdc.schema import types as T
 from cassandra_cdc.schema.model import ColumnSchema, TableSchema
+from cassandra_cdc.sinks.background import InFlight
 from cassandra_cdc.sinks.base import ChangeBatch, ConflictRules, SinkError, ValueOutOfRangeError
 from cassandra_cdc.sinks.clickhouse import ddl
 from cassandra_cdc.sinks.clickhouse.client import ClickHouseClient, connect
@@ -27,8 +26,6 @@ from cassandra_cdc.sinks.clickhouse.keys import Encoder, column_encoder, path_en
 from cassandra_cdc.sinks.clickhouse.positions import PositionStore
 from cassandra_cdc.sinks.clickhouse.types import OutOfRange, mapping
 from cassandra_cdc.sinks.failpoints import AFTER_DATA_BEFORE_POSITION, failpoint
-
-log = logging.getLogger(__name__)
 
 NO_DELETION_TIME = 2**31 - 1
 _MAX_TTL = 2**31 - 1  # LivenessInfo.EXPIRED_LIVENESS_TTL
@@ -407,10 +404,7 @@ class ClickHouseSink:
         self.writers: dict[tuple[str, str], _TableWriter] = {}
         self._buffer = _Insert()
         self._first_buffered: float | None = None
-        self._failed: _Insert | None = None  # an insert that failed: retried before anything new is taken
-        self._in_flight: Future[None] | None = None
-        self._in_flight_insert: _Insert | None = None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"{name}-insert") if background else None
+        self._inserts: InFlight[_Insert] = InFlight(name, self._apply, background=background)
         # One request at a time on the client (its HTTP session refuses concurrent queries).
         self._client_lock = threading.Lock()
         self._durable_lock = threading.Lock()
@@ -453,14 +447,13 @@ class ClickHouseSink:
 
     def durable_positions(self) -> dict[str, SourcePosition]:
         """Positions whose changes (and everything before them) are in ClickHouse."""
-        self._collect(wait=False)
         with self._durable_lock:
             return dict(self._durable)
 
     def write_batch(self, batch: ChangeBatch) -> None:
         # Nothing of a batch is buffered unless it converted and every earlier failure is cleared,
         # so a retry of the same batch never buffers it twice.
-        self._retry_failed(wait=False)
+        self._inserts.settle(wait=False)
         converted = _Insert(changes=len(batch.changes), positions=dict(batch.positions))
         for change in batch.changes:
             writer = self.writers.get((change.keyspace, change.table))
@@ -469,7 +462,7 @@ class ClickHouseSink:
             writer.rows(change, converted.rows.setdefault((change.keyspace, change.table), []))
         due = self._buffer.changes + converted.changes >= self.flush_changes or self._interval_passed()
         if due:
-            self._retry_failed(wait=True)  # the insert in flight must land before the next one starts
+            self._inserts.settle(wait=True)  # the insert in flight must land before the next one starts
         self._buffer.absorb(converted)
         if self._first_buffered is None:
             self._first_buffered = self.clock()
@@ -478,17 +471,15 @@ class ClickHouseSink:
 
     def flush_if_due(self) -> None:
         """Start inserting the buffer if it is older than ``flush_interval`` (called when the stream is idle)."""
-        self._retry_failed(wait=False)
+        self._inserts.settle(wait=False)
         if self._buffer.changes and self._interval_passed():
-            self._retry_failed(wait=True)
             self._dispatch()
 
     def flush(self) -> None:
         """Insert everything buffered or in flight, and its positions; returns when it is in ClickHouse."""
-        self._retry_failed(wait=True)
         if self._buffer.changes or self._buffer.positions:
-            work, self._buffer, self._first_buffered = self._buffer, _Insert(), None
-            self._apply_or_keep(work)
+            self._dispatch()
+        self._inserts.settle(wait=True)
 
     def purge(self, now: int) -> int:
         from cassandra_cdc.sinks.clickhouse.purge import purge
@@ -500,8 +491,7 @@ class ClickHouseSink:
         try:
             self.flush()
         finally:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
+            self._inserts.close()
             self.client.close()
 
     # --- inserting ---
@@ -510,43 +500,9 @@ class ClickHouseSink:
         return self._first_buffered is not None and self.clock() - self._first_buffered >= self.flush_interval
 
     def _dispatch(self) -> None:
+        self._inserts.settle(wait=True)  # raises while an earlier insert still fails: the buffer stays
         work, self._buffer, self._first_buffered = self._buffer, _Insert(), None
-        if self._executor is None:
-            self._apply_or_keep(work)
-            return
-        self._in_flight_insert = work
-        self._in_flight = self._executor.submit(self._apply, work)
-
-    def _collect(self, *, wait: bool) -> None:
-        """Settle the insert in flight once it has finished (or, with ``wait``, when it finishes)."""
-        future = self._in_flight
-        if future is None or (not wait and not future.done()):
-            return
-        self._in_flight = None
-        work, self._in_flight_insert = self._in_flight_insert, None
-        try:
-            future.result()
-        except Exception as exc:
-            assert work is not None
-            log.warning("sink %s: insert of %d buffered changes failed (%s); retrying it", self.name, work.changes, exc)
-            if self._failed is None:
-                self._failed = work
-            else:
-                self._failed.absorb(work)
-
-    def _retry_failed(self, *, wait: bool) -> None:
-        """Retry a failed insert here (inserts are idempotent); raise while it still fails."""
-        self._collect(wait=wait)
-        if self._failed is not None:
-            work, self._failed = self._failed, None
-            self._apply_or_keep(work)
-
-    def _apply_or_keep(self, work: _Insert) -> None:
-        try:
-            self._apply(work)
-        except BaseException:
-            self._failed = work
-            raise
+        self._inserts.submit(work)
 
     def _apply(self, work: _Insert) -> None:
         """Insert the data (one block per table), then the positions it covers."""

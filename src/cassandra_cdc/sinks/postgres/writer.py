@@ -8,11 +8,11 @@ positions are written; then it commits. A failure rolls everything back, positio
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
@@ -20,6 +20,7 @@ from psycopg import errors as pg_errors
 
 from cassandra_cdc.changes.model import RowChange, SourcePosition
 from cassandra_cdc.schema.model import TableSchema
+from cassandra_cdc.sinks.background import InFlight
 from cassandra_cdc.sinks.base import ChangeBatch, ConflictRules, SinkError
 from cassandra_cdc.sinks.failpoints import AFTER_DATA_BEFORE_POSITION, failpoint
 from cassandra_cdc.sinks.postgres import positions as pos_sql
@@ -72,11 +73,12 @@ class InsertLoader:
             cur.execute(f"INSERT INTO {table} ({cols}) VALUES " + ", ".join([one] * count), chunk)
 
 
-def _drain(pending: Future[None] | None) -> None:
-    """Wait for the chunk the worker is applying (its error, if any, is superseded by the caller's)."""
-    if pending is not None:
-        with contextlib.suppress(BaseException):
-            pending.result()
+@dataclass(slots=True)
+class _Apply:
+    """A folded batch and the positions it completes: one transaction."""
+
+    mergers: dict[tuple[str, str], TableMerger]
+    positions: dict[str, SourcePosition]
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -97,9 +99,11 @@ class PostgresSink:
     ``overrides`` maps ``"keyspace.table"`` to ``{column: PostgreSQL type}``. ``schema_names`` maps a
     keyspace to the PostgreSQL schema of its tables (default: the keyspace's name).
     ``grace_seconds`` overrides each table's gc_grace_seconds for purge().
-    ``pipeline_chunk``: a batch of at least twice this many changes is folded and applied in chunks
-    of about this size, the database merging one chunk while Python folds the next (0, the default:
-    never; on a 2-core machine shared with the database it cost more CPU than it saved).
+    ``background``: each folded batch is written (staged, merged, positions, commit) on a thread of
+    the sink's own while the caller folds the next one, so that Python and the server work at the
+    same time; ``write_batch`` then returns before the batch is committed and
+    :meth:`durable_positions` says what is (the pipeline's lanes run it so). Off by default:
+    ``write_batch`` returns once its transaction has committed.
     """
 
     def __init__(
@@ -114,7 +118,7 @@ class PostgresSink:
         grace_seconds: int | None = None,
         loader: Loader | None = None,
         connect_kwargs: dict[str, Any] | None = None,
-        pipeline_chunk: int = 0,
+        background: bool = False,
     ) -> None:
         self.name = name
         self.dsn = dsn
@@ -132,8 +136,9 @@ class PostgresSink:
         # another sink's temporary tables (of other layouts) may already hold the plain names.
         self._stage_prefix = f"cdc_stage_{uuid.uuid4().hex[:8]}"
         self._plans: dict[tuple[str, str], TablePlan] = {}
-        self._pool: ThreadPoolExecutor | None = None
-        self.pipeline_chunk = pipeline_chunk
+        self._applies: InFlight[_Apply] = InFlight(name, self._apply, background=background)
+        self._durable_lock = threading.Lock()
+        self._durable: dict[str, SourcePosition] = {}
 
     # --- hooks for the TimescaleDB sink ---
 
@@ -212,6 +217,7 @@ class PostgresSink:
             ) from exc
 
     def committed_positions(self) -> dict[str, SourcePosition]:
+        self._applies.settle(wait=True)  # the connection is the writer's until then
         conn = self._connect()
         try:
             with conn.cursor() as cur:
@@ -221,7 +227,23 @@ class PostgresSink:
         except psycopg.Error as exc:
             conn.rollback()
             raise SinkError(f"{self.name}: reading positions failed: {exc}", retryable=_retryable(exc)) from exc
-        return pos_sql.from_rows(rows)
+        committed = pos_sql.from_rows(rows)
+        with self._durable_lock:
+            self._durable.update(committed)
+        return committed
+
+    def durable_positions(self) -> dict[str, SourcePosition]:
+        """Positions committed with their data (a batch written in the background counts once committed)."""
+        with self._durable_lock:
+            return dict(self._durable)
+
+    def flush_if_due(self) -> None:
+        """Collect the batch written in the background if it has finished (retrying it if it failed)."""
+        self._applies.settle(wait=False)
+
+    def flush(self) -> None:
+        """Return once every batch given is committed."""
+        self._applies.settle(wait=True)
 
     def _fold(self, changes: list[RowChange]) -> dict[tuple[str, str], TableMerger]:
         plans = self._plans
@@ -238,58 +260,36 @@ class PostgresSink:
         fold(mergers, changes, unknown)
         return mergers
 
-    def _chunks(self, changes: list[RowChange]) -> list[list[RowChange]]:
-        size = self.pipeline_chunk
-        if size <= 0 or len(changes) < 2 * size:
-            return [changes]
-        count = len(changes) // size
-        step = -(-len(changes) // count)
-        return [changes[i : i + step] for i in range(0, len(changes), step)]
-
     def write_batch(self, batch: ChangeBatch) -> None:
-        # A large batch is folded and applied in chunks, all in one transaction: while the server
-        # runs one chunk's merge statements (sent as one query from a worker thread, which waits
-        # without the GIL), this thread folds the next chunk. Merges are idempotent and commutative,
-        # so a key staged in two chunks is simply merged twice.
-        chunks = self._chunks(batch.changes)
-        folded = self._fold(chunks[0])
+        self._applies.settle(wait=False)
+        folded = self._fold(batch.changes)  # a refused value fails here, before anything is taken
+        # Raises while an earlier batch still fails: this one is not taken, and the caller retries it.
+        self._applies.settle(wait=True)
+        self._applies.submit(_Apply(folded, dict(batch.positions)))
+
+    def _apply(self, work: _Apply) -> None:
+        """One transaction: stage and merge every table's rows, then the positions; commit."""
         conn = self._connect()
-        pending: Future[None] | None = None
         try:
             with conn.cursor() as cur:
-                for i, chunk in enumerate(chunks):
-                    if i:
-                        folded = self._fold(chunk)
-                    if pending is not None:
-                        waiting, pending = pending, None
-                        waiting.result()
-                    statements, staged = self._stage_all(cur, folded)
-                    if not statements:
-                        continue
-                    if i + 1 < len(chunks):
-                        # Empty the staging tables for the next chunk (they empty at commit anyway).
-                        statements.append("TRUNCATE " + ", ".join(staged))
-                        pending = self._executor().submit(self._run, cur, statements)
-                    else:
-                        self._run(cur, statements)
-                if pending is not None:
-                    waiting, pending = pending, None
-                    waiting.result()
+                statements, _ = self._stage_all(cur, work.mergers)
+                if statements:
+                    self._run(cur, statements)
                 # A crash here aborts the transaction: neither the data nor the position lands.
                 failpoint(AFTER_DATA_BEFORE_POSITION)
-                if batch.positions:
+                if work.positions:
                     cur.executemany(
-                        pos_sql.upsert_sql(self.positions_schema), pos_sql.upsert_params(self.name, batch.positions)
+                        pos_sql.upsert_sql(self.positions_schema), pos_sql.upsert_params(self.name, work.positions)
                     )
             conn.commit()
         except psycopg.Error as exc:
-            _drain(pending)
             self._rollback(conn)
             raise SinkError(f"{self.name}: batch failed: {exc}", retryable=_retryable(exc)) from exc
         except BaseException:
-            _drain(pending)
             self._rollback(conn)
             raise
+        with self._durable_lock:
+            self._durable.update(work.positions)
 
     def _run(self, cur: psycopg.Cursor[Any], statements: list[str]) -> None:
         if self.connect_kwargs.get("prepare_threshold", 5) is None:
@@ -302,11 +302,6 @@ class PostgresSink:
         with cur.connection.pipeline():
             for statement in statements:
                 cur.execute(statement, prepare=True)
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-db")
-        return self._pool
 
     def _stage_all(
         self, cur: psycopg.Cursor[Any], mergers: dict[tuple[str, str], TableMerger]
@@ -381,6 +376,7 @@ class PostgresSink:
             statements.append(layout.refresh_ranges_for_rows_sql(stage["state"]))
 
     def purge(self, now: int) -> int:
+        self._applies.settle(wait=True)  # the connection is the writer's until then
         conn = self._connect()
         total = 0
         try:
@@ -397,9 +393,12 @@ class PostgresSink:
         return total
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        try:
+            self._applies.close()
+        finally:
+            self._close_connection()
+
+    def _close_connection(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
