@@ -126,3 +126,14 @@ def test_sealed_raw_needs_the_right_key_to_replay(tmp_path: Path) -> None:
         raw_bytes(letter)
     assert json.dumps(letter.to_dict()).count(entries[0].data.hex()) == 0
     assert uuid.UUID(letter.id)
+
+
+def test_the_duplicate_check_remembers_only_the_newest_problems(tmp_path: Path) -> None:
+    store = JsonlStore(tmp_path / "dlq")
+    recorder = DeadLetterRecorder(store, schema=Schema(), seen_limit=3)
+    reason = "mutation offset 1: no schema knows this table id; the rest of the mutation cannot be walked"
+    problems = [Problem("pg", NODE, CommitLogPosition(7, 100 + i), reason, b"\x00" * 8) for i in range(5)]
+    assert all(recorder.record_problem(p) is not None for p in problems)
+    assert len(recorder._seen) == 3  # a long run does not grow it without bound
+    assert recorder.record_problem(problems[-1]) is None  # the newest are still recognised
+    assert recorder.record_problem(problems[0]) is not None  # the oldest was forgotten

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,7 @@ class DeadLetterRecorder:
         retainer: SegmentRetainer | None = None,
         locator: SegmentLocator | None = None,
         segment_encryption: Mapping[str, EncryptionConfig] | None = None,
+        seen_limit: int = 50_000,
     ) -> None:
         self.store = store
         self.schema = schema
@@ -87,7 +89,10 @@ class DeadLetterRecorder:
         self.segment_encryption = dict(segment_encryption or {})
         self._decoder = MutationDecoder(schema)
         self._lock = threading.Lock()
-        self._seen: set[tuple[str, str, int, int, str | None]] = set()
+        # Problems already recorded (each lane decodes the same entries and meets the same problems):
+        # the newest ``seen_limit`` are remembered, so a long run does not grow without bound.
+        self._seen: OrderedDict[tuple[str, str, int, int, str | None], None] = OrderedDict()
+        self.seen_limit = seen_limit
         self.count = 0
 
     # -- hooks ----------------------------------------------------------------------------------
@@ -233,7 +238,9 @@ class DeadLetterRecorder:
         with self._lock:
             if destination is None and key in self._seen:
                 return None
-            self._seen.add(key)
+            self._seen[key] = None
+            if len(self._seen) > self.seen_limit:
+                self._seen.popitem(last=False)
         commitlog_version, messaging_version = versions
         if path is None and self.locator is not None:
             path = self.locator(node, segment_id)
