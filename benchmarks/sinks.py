@@ -159,8 +159,7 @@ class Targets:
     def postgres(self, tables: list[TableSchema]) -> PostgresSink:
         assert self.pg is not None
         tag = f"bench{next(_runs)}"
-        # As the pipeline runs it: commits on the sink's own thread while the next batch is folded.
-        sink = PostgresSink(self.pg.dsn, name=tag, schema_names={t.keyspace: tag for t in tables}, background=True)
+        sink = PostgresSink(self.pg.dsn, name=tag, schema_names={t.keyspace: tag for t in tables})
         sink.start(tables)
         return sink
 

@@ -168,3 +168,20 @@ def test_a_commit_that_keeps_failing_is_raised_before_the_next_batch_is_taken(
         assert sink.committed_positions() == {"n1": SourcePosition("n1", 1, 3)}
     finally:
         sink.close()
+
+
+def test_the_runner_commits_in_the_background_only_when_configured(
+    postgres_server: Any, schema: Schema, changes: list[RowChange]
+) -> None:
+    from cassandra_cdc.config.model import PostgresSinkSettings
+    from cassandra_cdc.pipeline.runner import build_sink
+
+    base = {"type": "postgres", "dsn": postgres_server.dsn}
+    plain = build_sink("p_plain", PostgresSinkSettings.model_validate(base))
+    overlapped = build_sink("p_bg", PostgresSinkSettings.model_validate({**base, "background_commit": True}))
+    assert isinstance(plain, PostgresSink) and isinstance(overlapped, PostgresSink)
+    try:
+        assert plain._applies._executor is None and overlapped._applies._executor is not None
+    finally:
+        plain.close()
+        overlapped.close()

@@ -186,6 +186,9 @@ class PostgresSinkSettings(_SinkBase):
     schema_names: dict[str, str] = Field(default_factory=dict, description="keyspace -> PostgreSQL schema")
     positions_schema: str = "public"
     loader: Literal["copy", "insert"] | None = Field(default=None, description="default: copy (timescaledb: insert)")
+    # Overlaps the database's work with folding the next batch; pays off when the database is remote
+    # (network waits release the GIL). Against a local server on 2 cores it measured ~10% slower.
+    background_commit: bool = Field(default=False, description="commit each batch on a thread of the sink's own")
     # libpq parameters added to the DSN's (it wins): timeouts so a partition cannot hang the lane.
     connect_options: dict[str, str] = Field(
         default_factory=lambda: {

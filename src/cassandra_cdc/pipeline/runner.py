@@ -154,7 +154,7 @@ def build_sink(name: str, settings: SinkSettings) -> Sink:
             grace_seconds=settings.tombstone_grace,
             loader=InsertLoader() if settings.loader == "insert" else CopyLoader(),
             connect_kwargs=connect_kwargs,
-            background=True,  # the lane folds the next batch while this one commits
+            background=settings.background_commit,
         )
     if isinstance(settings, ClickHouseSinkSettings):
         from cassandra_cdc.sinks.clickhouse.writer import ClickHouseSink
