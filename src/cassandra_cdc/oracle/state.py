@@ -296,13 +296,7 @@ class Oracle:
     ) -> dict[str, Any] | None:
         """The live row with primary key ``key`` at ``now``, or None. For a static-only partition, pass
         the partition key alone (or with None clustering values)."""
-        facts = self._by_name.get((keyspace, table))
-        if facts is None:
-            raise OracleError(f"unknown table {keyspace}.{table}")
-        schema = facts.schema
-        pk = {c.name: key.get(c.name) for c in schema.partition_key}
-        pk_bytes, _ = self._key(schema, schema.partition_key, pk, "partition key", full=True)
-        partition = facts.partitions.get(pk_bytes)
+        schema, partition = self._partition_at(keyspace, table, key)
         if partition is None:
             return None
         wanted = tuple(key.get(c.name) for c in schema.clustering)
@@ -314,19 +308,25 @@ class Oracle:
                 return row
         return None
 
-    def cell_version(
-        self, keyspace: str, table: str, key: Mapping[str, Any], column: str, *, now: int
-    ) -> CellVersion | None:
-        """The winning version of a simple column's cell in the row (or static row) at ``key``, among
-        every version written to it, tombstones included and deletions not applied: what a sink keeps
-        for the cell and what its purge looks at (a tombstone's local deletion time)."""
+    def _partition_at(
+        self, keyspace: str, table: str, key: Mapping[str, Any]
+    ) -> tuple[TableSchema, _PartitionFacts | None]:
+        """The table's schema and the facts of the partition ``key`` names (None when it has none)."""
         facts = self._by_name.get((keyspace, table))
         if facts is None:
             raise OracleError(f"unknown table {keyspace}.{table}")
         schema = facts.schema
         pk = {c.name: key.get(c.name) for c in schema.partition_key}
         pk_bytes, _ = self._key(schema, schema.partition_key, pk, "partition key", full=True)
-        partition = facts.partitions.get(pk_bytes)
+        return schema, facts.partitions.get(pk_bytes)
+
+    def cell_version(
+        self, keyspace: str, table: str, key: Mapping[str, Any], column: str, *, now: int
+    ) -> CellVersion | None:
+        """The winning version of a simple column's cell in the row (or static row) at ``key``, among
+        every version written to it, tombstones included and deletions not applied: what a sink keeps
+        for the cell and what its purge looks at (a tombstone's local deletion time)."""
+        schema, partition = self._partition_at(keyspace, table, key)
         if partition is None:
             return None
         col = schema.column(column)

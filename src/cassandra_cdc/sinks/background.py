@@ -12,10 +12,12 @@ not committed is read again from the committed positions on the next start).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
+from cassandra_cdc.changes.model import SourcePosition
 from cassandra_cdc.sinks.base import SinkError
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,22 @@ class InFlight(Generic[W]):
         finally:
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
+
+
+class DurablePositions:
+    """Each node's position up to which a sink's writes have landed (advanced from its writer's thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._positions: dict[str, SourcePosition] = {}
+
+    def advance(self, positions: Mapping[str, SourcePosition]) -> None:
+        with self._lock:
+            self._positions.update(positions)
+
+    def snapshot(self) -> dict[str, SourcePosition]:
+        with self._lock:
+            return dict(self._positions)
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 from cassandra_cdc.changes.model import Bound, CellChange, Deletion, RowChange, SourcePosition
 from cassandra_cdc.schema import types as T
 from cassandra_cdc.schema.model import ColumnSchema, TableSchema
-from cassandra_cdc.sinks.background import InFlight
+from cassandra_cdc.sinks.background import DurablePositions, InFlight
 from cassandra_cdc.sinks.base import ChangeBatch, ConflictRules, SinkError, ValueOutOfRangeError
 from cassandra_cdc.sinks.clickhouse import ddl
 from cassandra_cdc.sinks.clickhouse.client import ClickHouseClient, connect
@@ -407,8 +407,7 @@ class ClickHouseSink:
         self._inserts: InFlight[_Insert] = InFlight(name, self._apply, background=background)
         # One request at a time on the client (its HTTP session refuses concurrent queries).
         self._client_lock = threading.Lock()
-        self._durable_lock = threading.Lock()
-        self._durable: dict[str, SourcePosition] = {}
+        self._durable = DurablePositions()
         # Test hook: called between the data inserts and the position insert of a flush.
         self.before_positions: Callable[[], None] | None = None
 
@@ -441,14 +440,12 @@ class ClickHouseSink:
     def committed_positions(self) -> dict[str, SourcePosition]:
         with self._client_lock:
             committed = self.positions.read()
-        with self._durable_lock:
-            self._durable.update(committed)
+        self._durable.advance(committed)
         return committed
 
     def durable_positions(self) -> dict[str, SourcePosition]:
         """Positions whose changes (and everything before them) are in ClickHouse."""
-        with self._durable_lock:
-            return dict(self._durable)
+        return self._durable.snapshot()
 
     def write_batch(self, batch: ChangeBatch) -> None:
         # Nothing of a batch is buffered unless it converted and every earlier failure is cleared,
@@ -521,5 +518,4 @@ class ClickHouseSink:
             raise
         except Exception as exc:
             raise SinkError(f"ClickHouse write failed: {exc}", retryable=True) from exc
-        with self._durable_lock:
-            self._durable.update(work.positions)
+        self._durable.advance(work.positions)

@@ -9,7 +9,6 @@ positions are written; then it commits. A failure rolls everything back, positio
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from psycopg import errors as pg_errors
 
 from cassandra_cdc.changes.model import RowChange, SourcePosition
 from cassandra_cdc.schema.model import TableSchema
-from cassandra_cdc.sinks.background import InFlight
+from cassandra_cdc.sinks.background import DurablePositions, InFlight
 from cassandra_cdc.sinks.base import ChangeBatch, ConflictRules, SinkError
 from cassandra_cdc.sinks.failpoints import AFTER_DATA_BEFORE_POSITION, failpoint
 from cassandra_cdc.sinks.postgres import positions as pos_sql
@@ -137,8 +136,7 @@ class PostgresSink:
         self._stage_prefix = f"cdc_stage_{uuid.uuid4().hex[:8]}"
         self._plans: dict[tuple[str, str], TablePlan] = {}
         self._applies: InFlight[_Apply] = InFlight(name, self._apply, background=background)
-        self._durable_lock = threading.Lock()
-        self._durable: dict[str, SourcePosition] = {}
+        self._durable = DurablePositions()
 
     # --- hooks for the TimescaleDB sink ---
 
@@ -228,14 +226,12 @@ class PostgresSink:
             conn.rollback()
             raise SinkError(f"{self.name}: reading positions failed: {exc}", retryable=_retryable(exc)) from exc
         committed = pos_sql.from_rows(rows)
-        with self._durable_lock:
-            self._durable.update(committed)
+        self._durable.advance(committed)
         return committed
 
     def durable_positions(self) -> dict[str, SourcePosition]:
         """Positions committed with their data (a batch written in the background counts once committed)."""
-        with self._durable_lock:
-            return dict(self._durable)
+        return self._durable.snapshot()
 
     def flush_if_due(self) -> None:
         """Collect the batch written in the background if it has finished (retrying it if it failed)."""
@@ -288,8 +284,7 @@ class PostgresSink:
         except BaseException:
             self._rollback(conn)
             raise
-        with self._durable_lock:
-            self._durable.update(work.positions)
+        self._durable.advance(work.positions)
 
     def _run(self, cur: psycopg.Cursor[Any], statements: list[str]) -> None:
         if self.connect_kwargs.get("prepare_threshold", 5) is None:
