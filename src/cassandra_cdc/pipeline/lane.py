@@ -366,18 +366,16 @@ class SinkLane:
         """Read what is durable, write it in batches; returns the number of changes written."""
         with bind_batch(sink=self.name) as batch_id, self.tracer.span("batch", sink=self.name, batch_id=batch_id):
             pending, read_at, positions = self._read_and_decode(final)
-            if not positions:
-                if isinstance(self.sink, BufferingSink):
-                    self._with_retries(self.sink.flush if final else self.sink.flush_if_due)
-                    self._record_committed({})
-                return 0
-            if self.transform is not None:
-                with self.tracer.span(MASK, sink=self.name, changes=len(pending)):
-                    pending, read_at = self._masked(pending, read_at)
-            with self.tracer.span(WRITE, sink=self.name, changes=len(pending)):
-                written = self._write(ChangeBatch(pending, positions), read_at)
-            if final and isinstance(self.sink, BufferingSink):
-                self._with_retries(self.sink.flush)
+            written = 0
+            if positions:
+                if self.transform is not None:
+                    with self.tracer.span(MASK, sink=self.name, changes=len(pending)):
+                        pending, read_at = self._masked(pending, read_at)
+                with self.tracer.span(WRITE, sink=self.name, changes=len(pending)):
+                    written = self._write(ChangeBatch(pending, positions), read_at)
+            # A buffering sink writes what it holds when stopping, and what is due when the stream is idle.
+            if isinstance(self.sink, BufferingSink) and (final or not positions):
+                self._with_retries(self.sink.flush if final else self.sink.flush_if_due)
                 self._record_committed({})
             return written
 

@@ -101,7 +101,7 @@ class PostgresSink:
     ``background``: each folded batch is written (staged, merged, positions, commit) on a thread of
     the sink's own while the caller folds the next one, so that Python and the server work at the
     same time; ``write_batch`` then returns before the batch is committed and
-    :meth:`durable_positions` says what is (the pipeline's lanes run it so). Off by default:
+    :meth:`durable_positions` says what is (``sinks.<name>.background_commit``). Off by default:
     ``write_batch`` returns once its transaction has committed.
     """
 
@@ -260,7 +260,6 @@ class PostgresSink:
         self._applies.settle(wait=False)
         folded = self._fold(batch.changes)  # a refused value fails here, before anything is taken
         # Raises while an earlier batch still fails: this one is not taken, and the caller retries it.
-        self._applies.settle(wait=True)
         self._applies.submit(_Apply(folded, dict(batch.positions)))
 
     def _apply(self, work: _Apply) -> None:
@@ -268,7 +267,7 @@ class PostgresSink:
         conn = self._connect()
         try:
             with conn.cursor() as cur:
-                statements, _ = self._stage_all(cur, work.mergers)
+                statements = self._stage_all(cur, work.mergers)
                 if statements:
                     self._run(cur, statements)
                 # A crash here aborts the transaction: neither the data nor the position lands.
@@ -298,15 +297,12 @@ class PostgresSink:
             for statement in statements:
                 cur.execute(statement, prepare=True)
 
-    def _stage_all(
-        self, cur: psycopg.Cursor[Any], mergers: dict[tuple[str, str], TableMerger]
-    ) -> tuple[list[str], list[str]]:
-        """Load every table's staged rows; returns the merge statements to run and the staging tables loaded."""
+    def _stage_all(self, cur: psycopg.Cursor[Any], mergers: dict[tuple[str, str], TableMerger]) -> list[str]:
+        """Load every table's staged rows; returns the merge statements to run."""
         statements: list[str] = []
-        staged: list[str] = []
         for key, merger in mergers.items():
-            self._stage(cur, self.layouts[key], merger, statements, staged)
-        return statements, staged
+            self._stage(cur, self.layouts[key], merger, statements)
+        return statements
 
     def _rollback(self, conn: psycopg.Connection[Any]) -> None:
         try:
@@ -324,7 +320,6 @@ class PostgresSink:
         layout: TableLayout,
         merger: TableMerger,
         statements: list[str],
-        loaded: list[str],
     ) -> None:
         """Load one table's staged rows and append, in order, the statements that merge them."""
         staged = merger.staged
@@ -342,7 +337,6 @@ class PostgresSink:
 
         def load(kind: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
             self.loader.load(cur, stage[kind], columns, rows)
-            loaded.append(stage[kind])
             return stage[kind]
 
         if staged.state:
@@ -391,9 +385,6 @@ class PostgresSink:
         try:
             self._applies.close()
         finally:
-            self._close_connection()
-
-    def _close_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
