@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -14,22 +13,10 @@ import pytest
 
 from cassandra_cdc.changes.model import CellChange, RowChange, SourcePosition
 from cassandra_cdc.schema.model import Schema
-from cassandra_cdc.simulator.schemas import benchmark_schema
 from cassandra_cdc.sinks.base import ChangeBatch, ConflictRules, SinkError, ValueOutOfRangeError
 from cassandra_cdc.sinks.postgres import PostgresSink
 
 from .pg_helpers import assert_matches_oracle, db_now, view_rows, workload_changes
-
-
-@pytest.fixture(scope="module")
-def schema() -> Schema:
-    return benchmark_schema()
-
-
-@pytest.fixture(scope="module")
-def conn(postgres_server: Any) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(postgres_server.dsn, autocommit=True) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -14,24 +13,12 @@ import pytest
 
 from cassandra_cdc.changes.model import RowChange, SourcePosition
 from cassandra_cdc.schema.model import Schema
-from cassandra_cdc.simulator.schemas import benchmark_schema
 from cassandra_cdc.sinks.base import ChangeBatch, ConflictRules
 from cassandra_cdc.sinks.postgres import PostgresSink
 
 from .pg_helpers import assert_matches_oracle, db_now, view_rows, workload_changes
 
 MUTATIONS = 2500
-
-
-@pytest.fixture(scope="module")
-def schema() -> Schema:
-    return benchmark_schema()
-
-
-@pytest.fixture(scope="module")
-def conn(postgres_server: Any) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(postgres_server.dsn, autocommit=True) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
