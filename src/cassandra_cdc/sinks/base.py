@@ -16,6 +16,9 @@ from typing import Protocol, runtime_checkable
 from cassandra_cdc.changes.model import RowChange, SourcePosition
 from cassandra_cdc.schema.model import TableSchema
 
+# Cassandra's "no local deletion time" (a live, non-expiring cell): Cell.NO_DELETION_TIME.
+NO_DELETION_TIME = 2**31 - 1
+
 
 class ConflictRules(enum.Enum):
     """Which of Cassandra's tie-breaks at equal timestamps the source cluster uses."""

@@ -15,11 +15,11 @@ partition (not its key texts). Range tombstones and collection deletions are kep
 
 from __future__ import annotations
 
+from cassandra_cdc.sinks.base import NO_DELETION_TIME
 from cassandra_cdc.sinks.clickhouse import ddl
 from cassandra_cdc.sinks.clickhouse.client import ClickHouseClient
 
 _SYNC = "SETTINGS mutations_sync = 2"
-NO_DELETION_TIME = 2**31 - 1
 
 
 def purge(client: ClickHouseClient, layouts: list[ddl.TableLayout], now: int, grace_seconds: int | None = None) -> int:

@@ -19,7 +19,7 @@ from cassandra_cdc.changes.model import Bound, CellChange, Deletion, RowChange, 
 from cassandra_cdc.schema import types as T
 from cassandra_cdc.schema.model import ColumnSchema, TableSchema
 from cassandra_cdc.sinks.background import DurablePositions, InFlight
-from cassandra_cdc.sinks.base import ChangeBatch, ConflictRules, SinkError, ValueOutOfRangeError
+from cassandra_cdc.sinks.base import NO_DELETION_TIME, ChangeBatch, ConflictRules, SinkError, ValueOutOfRangeError
 from cassandra_cdc.sinks.clickhouse import ddl
 from cassandra_cdc.sinks.clickhouse.client import ClickHouseClient, connect
 from cassandra_cdc.sinks.clickhouse.keys import Encoder, column_encoder, path_encoder
@@ -27,7 +27,6 @@ from cassandra_cdc.sinks.clickhouse.positions import PositionStore
 from cassandra_cdc.sinks.clickhouse.types import OutOfRange, mapping
 from cassandra_cdc.sinks.failpoints import AFTER_DATA_BEFORE_POSITION, failpoint
 
-NO_DELETION_TIME = 2**31 - 1
 _MAX_TTL = 2**31 - 1  # LivenessInfo.EXPIRED_LIVENESS_TTL
 _SIGNED = bytes((b ^ 0x80) for b in range(256))
 # Payload kind bits of a cell: a tombstone, a live cell whose value is empty (null).

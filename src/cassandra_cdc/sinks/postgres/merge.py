@@ -27,11 +27,10 @@ from typing import Any
 from cassandra_cdc.changes.model import Bound, CellChange, CounterShard, Deletion, Liveness, RowChange
 from cassandra_cdc.schema import types as T
 from cassandra_cdc.schema.model import ColumnSchema
-from cassandra_cdc.sinks.base import ConflictRules, SinkError, ValueOutOfRangeError
+from cassandra_cdc.sinks.base import NO_DELETION_TIME, ConflictRules, SinkError, ValueOutOfRangeError
 from cassandra_cdc.sinks.postgres.ddl import EXPIRED_LIVENESS_TTL, KeyColumn, TableLayout
 from cassandra_cdc.sinks.postgres.pgtypes import Converter, PgType, converter_for, order_key_function, passes_through
 
-NO_DELETION_TIME = 2**31 - 1
 # The _ck of the static row in the elements and counters tables: no clustering encodes to it
 # (a component length of 0xffffffff).
 STATIC_CK = b"\xff\xff\xff\xff"
